@@ -1,0 +1,1 @@
+"""Model sets: the demo model generator, the Xet download, verification and publishing."""
