@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-nld poppler-utils
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-nld poppler-utils fonts-dejavu-core
 KERNEL_NAME := docling-runbook
 
 .PHONY: setup system-packages test demo lint clean
