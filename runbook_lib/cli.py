@@ -18,6 +18,7 @@ from .logs import configure_logging
 
 COMMAND_MODULES = (
     "runbook_lib.models.cli",
+    "runbook_lib.runner.cli",
 )
 
 

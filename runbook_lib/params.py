@@ -38,6 +38,7 @@ class RunbookParams(BaseModel):
     model_set: str | None = Field(None, description="Model set YAML file; empty for the committed default set.")
     hf_endpoint: str | None = Field(None, description="Hub mirror URL; empty for huggingface.co.")
     share_dir: str = Field(".runbook/share", description="Local folder standing in for the Azure Files share.")
+    min_free_disk_gb: float = Field(2.0, ge=0, description="Free disk space preflight requires at share_dir, in GiB.")
 
     # Local conversion service.
     service_host: str = "127.0.0.1"
@@ -46,7 +47,103 @@ class RunbookParams(BaseModel):
     service_ready_timeout_s: float = Field(600, gt=0)
 
     # Smoke test.
-    smoke_extra_dirs: list[str] = Field(default_factory=list)
+    service_url: str | None = Field(None, description="URL of a running service; empty for the one 04_rollout recorded.")
+    smoke_extra_dirs: list[str] = Field(default_factory=list, description="More folders of documents to convert.")
+    smoke_timeout_s: float = Field(600, gt=0, description="Seconds to wait for each conversion.")
+
+    # Kubernetes cluster access (targets "aks" and "kubeconfig").
+    kubeconfig: str | None = Field(None, description="Kubeconfig file; empty for $KUBECONFIG or ~/.kube/config.")
+    kube_context: str | None = Field(None, description="Kubeconfig context; empty for the current context.")
+    kubernetes_version: str | None = Field(
+        None,
+        description="Kubernetes minor version for schema validation, such as '1.33'; "
+        "empty for the cluster's version, or the newest schemas kubernetes-validate ships when offline.",
+    )
+    namespace: str = Field("docling", description="Namespace of the model download Job and the API Deployment.")
+
+    # Kubernetes workloads: image, replicas and resources (CPU in cores, memory as quantities such as 4Gi).
+    image: str = Field("docling-api:0.1.0", description="API image; the download Job runs the same image.")
+    image_pull_policy: Literal["IfNotPresent", "Always", "Never"] = "IfNotPresent"
+    replicas: int = Field(1, ge=0, le=100)
+    cpu_request: str = "2"
+    cpu_limit: str = "4"
+    memory_request: str = "4Gi"
+    memory_limit: str = "8Gi"
+    download_cpu_request: str = "500m"
+    download_cpu_limit: str = "2"
+    download_memory_request: str = "1Gi"
+    download_memory_limit: str = "4Gi"
+    staging_size_limit: str = Field("20Gi", description="Size limit of the download Job's staging emptyDir.")
+    model_set_id: str | None = Field(
+        None, description="Serve this published model set id; empty to follow the share's 'current' file."
+    )
+    copy_models_to_local_disk: bool = Field(
+        False, description="Copy the active model set to node-local disk in an init container before start."
+    )
+    local_models_size_limit: str = Field("20Gi", description="Size limit of the node-local model copy.")
+
+    # Kubernetes storage: a static Azure Files volume, or on other clusters a storage class or an existing claim.
+    storage_account: str | None = Field(None, description="Storage account holding the model share.")
+    resource_group: str | None = Field(None, description="Resource group of the storage account and cluster.")
+    share_name: str = Field("models", description="Azure Files share holding the model sets.")
+    storage_size: str = Field("100Gi", description="Capacity of the model volume; match the share quota.")
+    storage_class: str | None = Field(None, description="Storage class for a dynamically provisioned model volume.")
+    storage_access_mode: Literal["ReadWriteMany", "ReadWriteOnce"] = "ReadWriteMany"
+    existing_pvc: str | None = Field(None, description="Existing PersistentVolumeClaim to use for the model volume.")
+
+    # Kubernetes Service.
+    internal_load_balancer: bool = Field(False, description="Ask AKS for an internal (VNet-only) load balancer.")
+    load_balancer_source_ranges: list[str] = Field(
+        default_factory=list, description="CIDR ranges allowed to reach the Service; empty for any."
+    )
+
+    # Kubernetes Job and rollout limits, in seconds.
+    download_backoff_limit: int = Field(2, ge=0, le=10)
+    download_deadline_s: int = Field(3600, gt=0, description="activeDeadlineSeconds of the download Job.")
+    download_ttl_s: int = Field(86400, ge=0, description="ttlSecondsAfterFinished of the download Job.")
+    progress_deadline_s: int = Field(600, gt=0, description="progressDeadlineSeconds of the Deployment.")
+    job_timeout_s: float = Field(3900, gt=0, description="How long the runbook waits for the download Job.")
+    rollout_timeout_s: float = Field(900, gt=0, description="How long the runbook waits for the Deployment.")
+    service_ip_timeout_s: float = Field(600, gt=0, description="How long the runbook waits for the Service address.")
+    stuck_pod_grace_s: float = Field(
+        180, ge=0, description="How long a pod may stay in ImagePullBackOff or fail to mount before the wait fails."
+    )
+    rollback_on_smoke_failure: bool = Field(False, description="Roll the Deployment back when the smoke test fails.")
+
+    # Azure resources (target "aks"). Empty values take infra/defaults.json, which the Bicep templates read too;
+    # resource_group, storage_account, share_name and kubernetes_version above also name the Azure resources.
+    subscription_id: str | None = Field(None, description="Azure subscription id; empty for $AZURE_SUBSCRIPTION_ID.")
+    location: str | None = Field(None, description="Azure region, such as 'westeurope'.")
+    environment_name: str | None = Field(None, description="Environment name that resource names derive from.")
+    name_suffix: str | None = Field(
+        None, description="Suffix of globally unique names; empty for uniqueString(subscription, environment, region)."
+    )
+    aks_cluster_name: str | None = Field(None, description="AKS cluster name; empty for aks-<suffix>.")
+    aks_node_count: int | None = Field(None, ge=1, le=100, description="Nodes in the AKS system node pool.")
+    aks_node_size: str | None = Field(None, description="VM size of the AKS system node pool.")
+    acr_name: str | None = Field(None, description="Container registry name; empty for cr<suffix>.")
+    acr_sku: Literal["Basic", "Standard", "Premium"] | None = None
+    storage_sku: str | None = Field(None, description="Storage account SKU, such as 'Standard_LRS'.")
+    share_quota_gb: int | None = Field(None, ge=1, le=102400, description="Quota of the model file share in GiB.")
+    azure_credential: Literal["default", "cli", "workload-identity", "managed-identity"] = Field(
+        "default", description="How the runbook signs in to Azure."
+    )
+    azure_cloud: Literal["AzureCloud", "AzureUSGovernment", "AzureChinaCloud"] = "AzureCloud"
+    arm_endpoint: str | None = Field(
+        None, description="Custom Resource Manager URL (Azure Stack Hub, private clouds); empty for the cloud's."
+    )
+    arm_audience: str | None = Field(None, description="Token audience for arm_endpoint; empty for the cloud's.")
+    register_providers: bool = Field(False, description="Let the preflight check register missing resource providers.")
+    azure_operation_timeout_s: float = Field(
+        3600, gt=0, description="How long the runbook waits for one Azure long-running operation."
+    )
+    role_visibility_timeout_s: float = Field(
+        300, gt=0, description="How long the runbook waits for new role assignments to become visible."
+    )
+
+    # Partial re-runs.
+    skip_build: bool = Field(False, description="Reuse the existing API image instead of building it.")
+    skip_model_wait: bool = Field(False, description="Do not wait for the model download Job.")
 
     # Destructive steps run dry unless confirmed.
     dry_run: bool = True

@@ -1,0 +1,75 @@
+"""Step 06: stop what the runbook started and, when confirmed, remove what it created."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from pathlib import Path
+
+from ..errors import ParameterError, RunbookError
+from ..local_service import process_exists, stop_process
+from ..params import RunbookParams
+from ..paths import resolve
+from ..runstate import read_result, record_result
+
+STEP = "06_teardown"
+logger = logging.getLogger("runbook_lib.steps")
+
+
+def tear_down(params: RunbookParams):
+    """Stop the local service and, when confirmed, remove the local share.
+
+    Removing the share is destructive, so it runs only with ``dry_run=False``
+    and ``confirm`` equal to ``share_dir``; otherwise the step lists what it
+    would remove. Stopping the service loses no data and always runs.
+
+    Raises:
+        ParameterError: ``dry_run`` is off but ``confirm`` does not name the share.
+    """
+    if params.target != "local":
+        raise NotImplementedError(f"Teardown for target {params.target}")
+
+    share = resolve(params.share_dir)
+    if not params.dry_run and params.confirm != params.share_dir:
+        raise ParameterError(
+            f"Refusing to remove {share}: confirm is {params.confirm!r}. "
+            f"Set confirm={params.share_dir!r} to remove it, or keep dry_run=True to only list it."
+        )
+
+    actions = [stop_recorded_service(params)]
+    actions.append(remove_share(share, dry_run=params.dry_run))
+
+    record_result(params.run_dir, STEP, {"target": "local", "dry_run": params.dry_run, "actions": actions})
+    import pandas as pd
+
+    return pd.DataFrame(actions)
+
+
+def stop_recorded_service(params: RunbookParams) -> dict:
+    """Stop the service process that 04_rollout recorded, if it still runs."""
+    try:
+        record = read_result(params.run_dir, "04_rollout")
+    except RunbookError:
+        return {"action": "stop local service", "result": "skipped", "detail": "no service recorded in this run folder"}
+
+    pid = int(record.get("pid", 0))
+    if not pid or not process_exists(pid):
+        return {"action": "stop local service", "result": "skipped", "detail": f"pid {pid} is not running"}
+
+    stop_process(pid)
+    logger.info("Stopped docling-api (pid %d)", pid)
+    return {"action": "stop local service", "result": "done", "detail": f"stopped pid {pid} at {record.get('service_url')}"}
+
+
+def remove_share(share: Path, dry_run: bool) -> dict:
+    """Remove the local share folder, or say what removing it would free."""
+    if not share.exists():
+        return {"action": f"remove {share}", "result": "skipped", "detail": "does not exist"}
+
+    size_mb = sum(path.stat().st_size for path in share.rglob("*") if path.is_file()) / 1024**2
+    if dry_run:
+        return {"action": f"remove {share}", "result": "dry run", "detail": f"would free {size_mb:.1f} MiB"}
+
+    shutil.rmtree(share)
+    logger.info("Removed %s (%.1f MiB)", share, size_mb)
+    return {"action": f"remove {share}", "result": "done", "detail": f"freed {size_mb:.1f} MiB"}
