@@ -32,6 +32,10 @@ class ModelSetError(UsageError):
     """A model set file is missing, unreadable or invalid."""
 
 
+class DemoModelsError(UsageError):
+    """The demo model generator got an invalid seed or destination, or could not write there."""
+
+
 class HubError(RunbookError):
     """The Hugging Face Hub, or a mirror of it, rejected or failed a request."""
 
@@ -62,6 +66,14 @@ class LeaseError(PublishError):
     """Another run holds the share's lease and it is not stale yet."""
 
 
+class ShareLayoutError(RunbookError):
+    """The share has no active set, or a set without a valid manifest."""
+
+
+class EmulatorError(RunbookError):
+    """The Hub emulator's store or server could not be built, started or configured."""
+
+
 class DiskFullError(RunbookError):
     """The staging folder or the share ran out of space."""
 
@@ -87,8 +99,60 @@ class ManifestValidationError(KubernetesError):
     """A rendered manifest does not match the Kubernetes schemas."""
 
 
+class ClusterAccessError(KubernetesError):
+    """The kubeconfig, context or AKS credentials cannot be loaded, or the API server is unreachable or refuses them."""
+
+
+class ApplyError(KubernetesError):
+    """The API server rejected a server-side apply: invalid object, immutable field or conflict."""
+
+
+class JobFailedError(KubernetesError):
+    """A Job failed, or its pod is stuck (image pull, mount); the message holds the diagnosis."""
+
+
+class RolloutFailedError(KubernetesError):
+    """A Deployment rollout failed, or a Service got no address; the message holds the diagnosis."""
+
+
+class RollbackError(KubernetesError):
+    """A Deployment cannot be rolled back, for example because it has no previous revision."""
+
+
+class KubernetesTimeoutError(KubernetesError):
+    """Waiting for a Job, rollout or Service address timed out; the message holds the diagnosis."""
+
+
 class AzureError(RunbookError):
     """An Azure Resource Manager request failed."""
+
+
+class AzureCredentialError(AzureError):
+    """No Azure credential could get a token, or Resource Manager rejected the token."""
+
+
+class AzureAuthorizationError(AzureError):
+    """The signed-in identity lacks a role for an action on a scope."""
+
+
+class AzureQuotaError(AzureError):
+    """A regional vCPU quota is too small for the requested nodes."""
+
+
+class AzureSkuNotAvailableError(AzureError):
+    """A VM size or other SKU is not offered to the subscription in the region."""
+
+
+class AzureNameConflictError(AzureError):
+    """A globally unique resource name is already taken by someone else."""
+
+
+class AzurePlanError(AzureError):
+    """A requested change cannot be made in place, or preflight found a blocking problem."""
+
+
+class AcrBuildError(AzureError):
+    """An ACR Tasks image build failed or timed out."""
 
 
 class NotebookError(RunbookError):
