@@ -10,6 +10,9 @@ import yaml
 
 from ..errors import UsageError
 
+# "phrases": each phrase occurs as written; "words": each word of each phrase occurs, in any order.
+MATCH_MODES = ("phrases", "words")
+
 
 @dataclass
 class Expectation:
@@ -22,6 +25,7 @@ class Expectation:
     password: str | None = None
     status_without_password: int | None = None
     description: str = ""
+    match: str = "phrases"
 
 
 def load_expectations(path: Path) -> dict[str, Expectation]:
@@ -41,7 +45,9 @@ def load_expectations(path: Path) -> dict[str, Expectation]:
     if not isinstance(entries, dict):
         raise UsageError(f"Expectations file {path} needs a top-level mapping named files.")
 
-    known = {"description", "pages", "text_layer", "options", "password", "status", "status_without_password", "phrases"}
+    known = {
+        "description", "pages", "text_layer", "options", "password", "status", "status_without_password", "phrases", "match",
+    }
     expectations = {}
     for name, entry in entries.items():
         unknown = sorted(set(entry or {}) - known)
@@ -49,6 +55,10 @@ def load_expectations(path: Path) -> dict[str, Expectation]:
             raise UsageError(f"Expectations for {name} in {path} have unknown fields: {', '.join(unknown)}.")
 
         entry = entry or {}
+        match = entry.get("match", "phrases")
+        if match not in MATCH_MODES:
+            raise UsageError(f"Expectations for {name} in {path} have match {match!r}; use one of {', '.join(MATCH_MODES)}.")
+
         expectations[name] = Expectation(
             name=name,
             status=int(entry.get("status", 200)),
@@ -57,5 +67,6 @@ def load_expectations(path: Path) -> dict[str, Expectation]:
             password=entry.get("password"),
             status_without_password=entry.get("status_without_password"),
             description=entry.get("description", ""),
+            match=match,
         )
     return expectations

@@ -73,19 +73,27 @@ def page_previews(report: SmokeReport, max_pages: int = 2, scale: float = 1.0) -
     return HtmlPreview("".join(blocks) or "<p>No PDF pages to show.</p>")
 
 
-def timing_chart(report: SmokeReport):
-    """Plot conversion seconds per file and per page, as a matplotlib figure."""
-    import matplotlib
+class PngPreview:
+    """A PNG image that Jupyter renders in a cell output, whatever matplotlib backend is active."""
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    def __init__(self, png: bytes) -> None:
+        self.png = png
+
+    def _repr_png_(self) -> bytes:
+        return self.png
+
+
+def timing_chart(report: SmokeReport) -> PngPreview:
+    """Plot conversion seconds per file and per page, side by side."""
+    from matplotlib.figure import Figure
 
     converted = [result for result in report.results if result.status_code == 200 and result.pages]
     labels = [f"{result.name}\n({result.case})" if result.case != "default" else result.name for result in converted]
     per_file = [result.seconds for result in converted]
     per_page = [result.seconds / result.pages for result in converted]
 
-    figure, (left, right) = plt.subplots(1, 2, figsize=(12, 0.6 * max(len(converted), 3) + 1.5))
+    figure = Figure(figsize=(12, 0.6 * max(len(converted), 3) + 1.5))
+    left, right = figure.subplots(1, 2)
     left.barh(labels, per_file, color="#1f77b4")
     left.set_xlabel("seconds per file")
     left.set_title("Conversion time per file")
@@ -97,8 +105,10 @@ def timing_chart(report: SmokeReport):
         axis.invert_yaxis()
         axis.grid(axis="x", alpha=0.3)
     figure.tight_layout()
-    plt.close(figure)
-    return figure
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=100)
+    return PngPreview(buffer.getvalue())
 
 
 def render_pages(path: Path, max_pages: int, scale: float, password: str | None):

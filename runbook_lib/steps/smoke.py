@@ -19,7 +19,7 @@ def run_smoke_test_step(params: RunbookParams) -> SmokeReport:
     url = params.service_url or read_result(params.run_dir, "04_rollout")["service_url"]
     testdata = project_root() / "testdata"
     files = sample_files(testdata, *(resolve(folder) for folder in params.smoke_extra_dirs))
-    expectations = load_expectations(testdata / "expectations.yaml")
+    expectations = load_expectations(resolve(params.smoke_expectations))
 
     report = run_smoke_test(url, files, expectations, timeout_s=params.smoke_timeout_s)
 
