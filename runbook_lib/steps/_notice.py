@@ -21,3 +21,17 @@ class Notice:
 
     def __str__(self) -> str:
         return f"{self.title}: {self.message}"
+
+
+@dataclass
+class TextReport:
+    """Preformatted text, such as a plan or a role table, for a notebook cell output."""
+
+    title: str
+    text: str
+
+    def _repr_html_(self) -> str:
+        return f"<h4>{html.escape(self.title)}</h4><pre>{html.escape(self.text)}</pre>"
+
+    def __str__(self) -> str:
+        return f"{self.title}\n{self.text}"

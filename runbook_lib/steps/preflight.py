@@ -33,12 +33,16 @@ def check_prerequisites(params: RunbookParams) -> CheckReport:
 
     check_python(report)
     check_packages(report)
-    check_ocr(report)
-    check_command(report)
-    check_disk(report, resolve(params.share_dir), params.min_free_disk_gb)
-    check_model_source(report, params)
+
     if params.target == "local":
+        check_ocr(report)
+        check_command(report)
+        check_disk(report, resolve(params.share_dir), params.min_free_disk_gb)
+        check_model_source(report, params)
         check_port(report, params)
+
+    if params.target == "aks":
+        check_azure(report, params)
 
     record_result(params.run_dir, STEP, {
         "target": params.target,
@@ -46,6 +50,14 @@ def check_prerequisites(params: RunbookParams) -> CheckReport:
         "checks": [check.__dict__ for check in report.checks],
     })
     return report
+
+
+def check_azure(report: CheckReport, params: RunbookParams) -> None:
+    """Credential, subscription, resource providers, regional quota and names, through the Azure SDK."""
+    from .. import azure
+
+    for check in azure.preflight(params).checks:
+        report.add(f"azure: {check.name}", check.ok, check.detail)
 
 
 def check_python(report: CheckReport) -> None:

@@ -26,6 +26,8 @@ def tear_down(params: RunbookParams):
     Raises:
         ParameterError: ``dry_run`` is off but ``confirm`` does not name the share.
     """
+    if params.target == "aks":
+        return tear_down_azure(params)
     if params.target != "local":
         raise NotImplementedError(f"Teardown for target {params.target}")
 
@@ -43,6 +45,29 @@ def tear_down(params: RunbookParams):
     import pandas as pd
 
     return pd.DataFrame(actions)
+
+
+def tear_down_azure(params: RunbookParams):
+    """Delete the resource group, only with ``dry_run=False`` and ``confirm`` equal to its name.
+
+    Otherwise list the resources the deletion would remove and send no writes.
+
+    Raises:
+        ParameterError: ``dry_run`` is off but ``confirm`` does not name the resource group.
+    """
+    from .. import azure
+    from ._notice import TextReport
+
+    guarded = params.model_copy(update={"confirm": ""}) if params.dry_run else params
+    result = azure.teardown(guarded)
+    record_result(params.run_dir, STEP, {"target": "aks", "dry_run": params.dry_run, **result.to_dict()})
+
+    if not params.dry_run and result.exists and not result.deleted:
+        raise ParameterError(
+            f"Refusing to delete resource group {result.resource_group}: confirm is {params.confirm!r}. "
+            f"Set confirm={result.resource_group!r} to delete it, or keep dry_run=True to only list it."
+        )
+    return TextReport("Teardown", result.render())
 
 
 def stop_recorded_service(params: RunbookParams) -> dict:
