@@ -1,0 +1,7 @@
+"""Allow ``python -m docling_api``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
