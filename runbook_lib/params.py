@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from .errors import ParameterError
 
@@ -49,6 +49,7 @@ class RunbookParams(BaseModel):
     # Smoke test.
     service_url: str | None = Field(None, description="URL of a running service; empty for the one 04_rollout recorded.")
     smoke_extra_dirs: list[str] = Field(default_factory=list, description="More folders of documents to convert.")
+    smoke_expectations: str = Field("testdata/expectations.yaml", description="Phrases and statuses each file must produce.")
     smoke_timeout_s: float = Field(600, gt=0, description="Seconds to wait for each conversion.")
 
     # Kubernetes cluster access (targets "aks" and "kubeconfig").
@@ -83,9 +84,9 @@ class RunbookParams(BaseModel):
     local_models_size_limit: str = Field("20Gi", description="Size limit of the node-local model copy.")
 
     # Kubernetes storage: a static Azure Files volume, or on other clusters a storage class or an existing claim.
-    storage_account: str | None = Field(None, description="Storage account holding the model share.")
+    storage_account: str | None = Field(None, description="Storage account that contains the model share.")
     resource_group: str | None = Field(None, description="Resource group of the storage account and cluster.")
-    share_name: str = Field("models", description="Azure Files share holding the model sets.")
+    share_name: str = Field("models", description="Azure Files share that contains the model sets.")
     storage_size: str = Field("100Gi", description="Capacity of the model volume; match the share quota.")
     storage_class: str | None = Field(None, description="Storage class for a dynamically provisioned model volume.")
     storage_access_mode: Literal["ReadWriteMany", "ReadWriteOnce"] = "ReadWriteMany"
@@ -106,7 +107,7 @@ class RunbookParams(BaseModel):
     rollout_timeout_s: float = Field(900, gt=0, description="How long the runbook waits for the Deployment.")
     service_ip_timeout_s: float = Field(600, gt=0, description="How long the runbook waits for the Service address.")
     stuck_pod_grace_s: float = Field(
-        180, ge=0, description="How long a pod may stay in ImagePullBackOff or fail to mount before the wait fails."
+        180, ge=0, description="How long a pod may stay unable to start (image pull, mount, crash loop) before the wait fails."
     )
     rollback_on_smoke_failure: bool = Field(False, description="Roll the Deployment back when the smoke test fails.")
 
@@ -148,6 +149,26 @@ class RunbookParams(BaseModel):
     # Destructive steps run dry unless confirmed.
     dry_run: bool = True
     confirm: str = Field("", description="Must equal the name of what a destructive step removes.")
+
+    @field_validator(
+        "cpu_request", "cpu_limit", "memory_request", "memory_limit", "download_cpu_request", "download_cpu_limit",
+        "download_memory_request", "download_memory_limit", "staging_size_limit", "local_models_size_limit",
+        "storage_size", mode="before",
+    )
+    @classmethod
+    def _quantity_from_number(cls, value: Any) -> Any:
+        """Accept quantities that YAML read as numbers, such as ``cpu_limit: 4``."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+        return value
+
+    @field_validator("kubernetes_version", mode="before")
+    @classmethod
+    def _version_not_number(cls, value: Any) -> Any:
+        """Reject versions that YAML read as numbers: 1.30 would silently become 1.3."""
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError("write the version as a quoted string, such as \"1.30\": YAML reads 1.30 as the number 1.3")
+        return value
 
 
 def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> RunbookParams:
