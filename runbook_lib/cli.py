@@ -18,12 +18,22 @@ from .logs import configure_logging
 
 COMMAND_MODULES = (
     "runbook_lib.models.cli",
+    "runbook_lib.hub_emulator.cli",
     "runbook_lib.runner.cli",
+    "runbook_lib.smoke.cli",
+    "runbook_lib.k8s.cli",
+    "runbook_lib.azure.cli",
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """Build the argument parser with every registered subcommand."""
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """Build the argument parser with the registered subcommands.
+
+    Args:
+        command (`str`, *optional*): the command about to run. Registration stops at the
+            module that adds it, so a command does not pay for importing the others.
+            Without it, or when no module adds it, every module is registered.
+    """
     parser = argparse.ArgumentParser(prog="runbook", description="Deploy and operate the Docling conversion API.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log debug records.")
@@ -31,13 +41,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     for name in COMMAND_MODULES:
         importlib.import_module(name).register(subparsers)
+        if command is not None and command in subparsers.choices:
+            break
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``runbook`` command and return its exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else argv
+    command = next((arg for arg in arguments if not arg.startswith("-")), None)
+    parser = build_parser(command)
+    args = parser.parse_args(arguments)
     configure_logging(verbose=args.verbose)
 
     try:

@@ -1,0 +1,45 @@
+"""A Hugging Face Hub emulator on loopback, for offline tests, benchmarks and the demo.
+
+It serves model repositories from a local :class:`RepositoryStore` over the endpoints
+huggingface_hub calls, with large files in a local Xet CAS written by hf_xet, so that
+``snapshot_download`` and ``runbook models download`` run through real Xet reconstruction.
+
+Example:
+    >>> commits = build_demo_store(Path("/tmp/demo-models"), Path("/tmp/hub"))  # doctest: +SKIP
+    >>> with HubEmulator(Path("/tmp/hub")) as hub:  # doctest: +SKIP
+    ...     download_model_set(None, Path("/tmp/share"), endpoint=hub.endpoint)
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "DEMO_REPOSITORIES": "._demo",
+    "build_demo_store": "._demo",
+    "FAULT_KINDS": "._faults",
+    "Fault": "._faults",
+    "load_faults": "._faults",
+    "HubEmulator": "._server",
+    "RequestRecord": "._server",
+    "serve_forever": "._server",
+    "RepositoryStore": "._store",
+    "git_blob_sha1": "._store",
+    "write_synthetic_files": "._synthetic",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
