@@ -218,8 +218,13 @@ def sample_files(*folders: Path) -> list[Path]:
     for folder in folders:
         if not folder.is_dir():
             raise SmokeTestError(f"Sample folder {folder} not found.")
-        files.extend(sorted(path for path in folder.iterdir() if path.suffix.lower() in DOCUMENT_SUFFIXES))
+        files.extend(sorted(path for path in folder.iterdir() if is_sample_document(path)))
     return files
+
+
+def is_sample_document(path: Path) -> bool:
+    """Return whether a file is a document to convert; a folder's README describes it and is skipped."""
+    return path.is_file() and path.suffix.lower() in DOCUMENT_SUFFIXES and path.stem.upper() != "README"
 
 
 def describe_problem(result: FileResult) -> str:

@@ -7,6 +7,7 @@ import logging
 from ..params import RunbookParams
 from ..paths import resolve
 from ..runstate import record_result
+from ._notice import Notice
 
 STEP = "03_models"
 DEMO_MODELS_DIR = ".runbook/demo-models"
@@ -24,7 +25,7 @@ def publish_model_set(params: RunbookParams):
     ``hf_endpoint``. A set already published and intact downloads nothing.
     """
     if params.target != "local":
-        raise NotImplementedError(f"Model download for target {params.target}")
+        return run_download_job(params)
 
     from ..models import download_model_set
 
@@ -54,6 +55,43 @@ def publish_model_set(params: RunbookParams):
     return summary_table(result)
 
 
+def run_download_job(params: RunbookParams):
+    """Prepare the model volume and run the download Job on the cluster, streaming its logs.
+
+    The Job runs ``runbook models download`` against the share, the same code
+    as the local target. With ``skip_model_wait`` it is started and not waited
+    for. A failing Job raises with its pod's state, recent events and a hint.
+    """
+    from ..k8s import prepare_model_storage, run_model_download_job
+    from ._cluster import cluster_params, ensure_image, open_cluster
+
+    if read_image(params) is None:
+        ensure_image(params)
+    params = cluster_params(params)
+
+    with open_cluster(params) as cluster:
+        storage = prepare_model_storage(cluster, params)
+        print(storage.summary())
+        job = run_model_download_job(cluster, params)
+
+    record_result(params.run_dir, STEP, {"target": params.target, "storage": storage.to_dict(), "job": job.to_dict()})
+    import pandas as pd
+
+    return pd.DataFrame(sorted(job.to_dict().items()), columns=["property", "value"])
+
+
+def read_image(params: RunbookParams) -> str | None:
+    """Return the image an earlier step of this run folder built, if any."""
+    from ..errors import RunbookError
+    from ..runstate import read_result
+    from ._cluster import IMAGE_STEP
+
+    try:
+        return read_result(params.run_dir, IMAGE_STEP)["image"]
+    except RunbookError:
+        return None
+
+
 def summary_table(result):
     """Return what the download run did, as a two-column table."""
     import pandas as pd
@@ -71,8 +109,14 @@ def summary_table(result):
 
 
 def manifest_table(params: RunbookParams):
-    """Return every file of the active set on the share: repository, path, size, hash and transport."""
+    """Return every file of the active set on the share: repository, path, size, hash and transport.
+
+    On a cluster target the share is not mounted here; the Job's log shows the manifest instead.
+    """
     import pandas as pd
+
+    if params.target != "local":
+        return Notice("Manifest", "The share is mounted in the cluster; the download Job's log above lists the set.")
 
     from ..models import read_current, read_manifest
 

@@ -25,7 +25,7 @@ def roll_out_service(params: RunbookParams):
     is kept as it is.
     """
     if params.target != "local":
-        raise NotImplementedError(f"Rollout for target {params.target}")
+        return roll_out_to_cluster(params)
 
     models_dir = resolve(params.share_dir)
     read_result(params.run_dir, "03_models")
@@ -56,6 +56,30 @@ def roll_out_service(params: RunbookParams):
     }
     record_result(params.run_dir, STEP, record)
     return describe_service(service.url, record, reused=False)
+
+
+def roll_out_to_cluster(params: RunbookParams):
+    """Apply the Deployment and Service, wait for the rollout and the external address, and record the URL.
+
+    Target ``aks`` builds the image with ACR Tasks first, unless step 03 of
+    this run folder built it or ``skip_build`` is set.
+    """
+    import pandas as pd
+
+    from ..k8s import roll_out_api
+    from ._cluster import cluster_params, ensure_image, open_cluster
+    from .models import read_image
+
+    if read_image(params) is None:
+        ensure_image(params)
+    params = cluster_params(params)
+
+    with open_cluster(params) as cluster:
+        rollout = roll_out_api(cluster, params)
+
+    record = {"target": params.target, "service_url": rollout.url, **rollout.to_dict()}
+    record_result(params.run_dir, STEP, record)
+    return pd.DataFrame(sorted(rollout.to_dict().items()), columns=["property", "value"])
 
 
 def previous_record(params: RunbookParams) -> dict | None:

@@ -31,3 +31,30 @@ def run_smoke_test_step(params: RunbookParams) -> SmokeReport:
         "seconds": {f"{result.name} ({result.case})": round(result.seconds, 2) for result in report.results},
     })
     return report
+
+
+def roll_back_if_failed(params: RunbookParams, report: SmokeReport):
+    """Roll the API back to its previous ReplicaSet when the smoke test failed and ``rollback_on_smoke_failure`` is set.
+
+    Returns a notice of what was done; the local target has nothing to roll back.
+    """
+    from ._notice import Notice
+
+    if report.passed:
+        return Notice("No rollback", "Every smoke test expectation passed.")
+    if params.target == "local":
+        return Notice("No rollback for target local", "Fix the service or the models and run 04_rollout again.")
+    if not params.rollback_on_smoke_failure:
+        return Notice(
+            "No rollback requested",
+            "Set rollback_on_smoke_failure=True to roll back to the previous ReplicaSet when the smoke test fails.",
+        )
+
+    from ..k8s import roll_back_api
+    from ._cluster import cluster_params, open_cluster
+
+    params = cluster_params(params)
+    with open_cluster(params) as cluster:
+        result = roll_back_api(cluster, params)
+    record_result(params.run_dir, "05_rollback", result.to_dict())
+    return Notice("Rolled back", f"Deployment now runs {result.to_image}, the image before the failing rollout.")

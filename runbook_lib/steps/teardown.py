@@ -28,8 +28,15 @@ def tear_down(params: RunbookParams):
     """
     if params.target == "aks":
         return tear_down_azure(params)
-    if params.target != "local":
-        raise NotImplementedError(f"Teardown for target {params.target}")
+    if params.target == "kubeconfig":
+        from ._notice import Notice
+
+        # NOTE: the runbook does not delete objects on clusters it did not create; the operator does.
+        return Notice(
+            "Nothing deleted on the kubeconfig cluster",
+            f"Remove the runbook's objects with: kubectl delete namespace {params.namespace}. "
+            "The model volume's PersistentVolume has reclaim policy Retain, so the share's data stays.",
+        )
 
     share = resolve(params.share_dir)
     if not params.dry_run and params.confirm != params.share_dir:
