@@ -7,6 +7,7 @@ overrides all use the names of :class:`RunbookParams`. Defaults are safe:
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 from typing import Any, Literal
 
@@ -240,3 +241,25 @@ def parse_override(text: str) -> tuple[str, Any]:
     except yaml.YAMLError:
         value = raw
     return name, value
+
+
+def add_parameter_options(parser: argparse.ArgumentParser, params_help: str = "YAML file of runbook parameters.") -> None:
+    """Add ``--params FILE`` and repeatable ``-p NAME=VALUE`` to a command's parser."""
+    parser.add_argument("--params", type=Path, help=params_help)
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="Override one parameter; the value is read as YAML, so 8011 is a number and [a, b] a list.",
+    )
+
+
+def params_from_options(
+    args: argparse.Namespace, default_file: Path | None = None, overrides: dict[str, Any] | None = None
+) -> RunbookParams:
+    """Load the parameters a command's ``--params`` and ``-p`` options name; ``overrides`` win over both."""
+    values = dict(parse_override(text) for text in args.parameter)
+    values.update(overrides or {})
+    return load_params(args.params or default_file, values)

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..params import add_parameter_options
+
 SUBCOMMANDS = {
     "preflight": "Check sign-in, subscription, resource providers, VM size, quota and names.",
     "plan": "Show each resource's current versus desired state; changes nothing.",
@@ -25,15 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
     for name, help_text in SUBCOMMANDS.items():
         command = commands.add_parser(name, help=help_text, description=help_text)
-        command.add_argument("--params", type=Path, help="YAML file of runbook parameters.")
-        command.add_argument(
-            "-p",
-            "--parameter",
-            action="append",
-            default=[],
-            metavar="NAME=VALUE",
-            help="Override one parameter, for example -p subscription_id=<id> -p location=westeurope.",
-        )
+        add_parameter_options(command)
         command.add_argument("--json", action="store_true", help="Print the result as JSON instead of a table.")
         command.set_defaults(handler=run_azure_command)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..params import add_parameter_options, params_from_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``k8s`` command group."""
@@ -15,15 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "render",
         help="Render k8s/ with the runbook parameters into a folder (validated offline unless --no-validate).",
     )
-    render.add_argument("--params", type=Path, help="YAML file of runbook parameters; default params/example.yaml.")
-    render.add_argument(
-        "-p",
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="Override one parameter; the value is read as YAML.",
-    )
+    add_parameter_options(render, "YAML file of runbook parameters; default params/example.yaml.")
     render.add_argument("--out", type=Path, required=True, help="Folder to write the manifests and a kustomization.yaml into.")
     render.add_argument(
         "--kubernetes-version",
@@ -41,12 +35,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_render(args: argparse.Namespace) -> int:
     """Render, validate and write the manifests, then print what was written."""
-    from ..params import EXAMPLE_PARAMS_FILE, load_params, parse_override
+    from ..params import EXAMPLE_PARAMS_FILE
     from ._render import render_manifests
     from ._validate import validate_manifests
 
-    overrides = dict(parse_override(text) for text in args.parameter)
-    params = load_params(args.params or EXAMPLE_PARAMS_FILE, overrides)
+    params = params_from_options(args, EXAMPLE_PARAMS_FILE)
     manifests = render_manifests(params)
 
     version = None

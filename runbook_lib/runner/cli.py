@@ -7,20 +7,14 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..params import add_parameter_options, params_from_options
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``run`` command."""
     run = subparsers.add_parser("run", help="Run the runbook's notebooks in order with papermill.")
     run.add_argument("--target", choices=["local", "aks", "kubeconfig"], help="Where to deploy; default from --params, else local.")
-    run.add_argument("--params", type=Path, help="YAML file of runbook parameters.")
-    run.add_argument(
-        "-p",
-        "--parameter",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="Override one parameter; the value is read as YAML, so 8011 is a number and [a, b] a list.",
-    )
+    add_parameter_options(run)
     steps = run.add_mutually_exclusive_group()
     steps.add_argument("--only", help="Comma-separated step numbers to run, for example 03,05.")
     steps.add_argument("--from", dest="start", metavar="STEP", help="Step number to start from, for example 03.")
@@ -33,18 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_command(args: argparse.Namespace) -> int:
     """Run the selected notebooks and print where the results are."""
-    from ..params import load_params, parse_override
     from ..paths import notebooks_dir, resolve
     from . import list_notebooks, run_runbook, select_notebooks
 
-    overrides = dict(parse_override(text) for text in args.parameter)
+    overrides = {}
     if args.target:
         overrides["target"] = args.target
     if args.skip_build:
         overrides["skip_build"] = True
     if args.skip_model_wait:
         overrides["skip_model_wait"] = True
-    params = load_params(args.params, overrides)
+    params = params_from_options(args, overrides=overrides)
 
     notebooks = list_notebooks(args.notebooks or notebooks_dir())
     only = args.only.split(",") if args.only else None
