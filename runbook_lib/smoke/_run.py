@@ -1,4 +1,4 @@
-"""Post sample files to ``/convert`` and check each answer against its expectation."""
+"""Post sample files to ``/convert`` and check each response against its expectation."""
 
 from __future__ import annotations
 
@@ -96,9 +96,9 @@ def run_smoke_test(
     timeout_s: float = 600,
     api_key: str | None = None,
 ) -> SmokeReport:
-    """Convert each file through ``POST /convert`` and check the answer.
+    """Convert each file through ``POST /convert`` and check the response.
 
-    A file with an expectation must answer with its status and contain its phrases;
+    A file with an expectation must return its status and contain its phrases;
     an encrypted one is also sent without its password. A file without one must
     convert with status 200 and some text.
 
@@ -158,7 +158,7 @@ def convert_one(
     phrases: list[str],
     match: str = "phrases",
 ) -> FileResult:
-    """Send one file and compare the answer with what is expected."""
+    """Send one file and compare the response with what is expected."""
     result = FileResult(
         name=path.name, case=case, path=str(path), expected_status=expected_status, password=options.get("password")
     )

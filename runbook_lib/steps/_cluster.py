@@ -40,7 +40,7 @@ def ensure_image(params: RunbookParams):
     """Build and push the API image with ACR Tasks for target ``aks``, once per run folder.
 
     The download Job (step 03) and the API (step 04) run the same image, so the
-    first of them builds it and records the full reference; with
+    first of them builds it and records the full reference. With
     ``skip_build`` the existing image is used. Returns the build result, or
     None for other targets.
     """

@@ -20,8 +20,8 @@ def publish_model_set(params: RunbookParams):
 
     Target ``local`` publishes into ``share_dir`` with the same code the
     Kubernetes download Job runs. With ``model_source="demo"`` the source is
-    the built-in Hub emulator serving the tiny demo models, started for the
-    duration of the download; with ``"hub"`` it is the Hugging Face Hub or
+    the built-in Hub emulator serving the tiny demo models, which runs only
+    for the download. With ``"hub"`` it is the Hugging Face Hub or
     ``hf_endpoint``. A set already published and intact downloads nothing.
     """
     if params.target != "local":

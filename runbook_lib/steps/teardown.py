@@ -94,7 +94,7 @@ def stop_recorded_service(params: RunbookParams) -> dict:
 
 
 def remove_share(share: Path, dry_run: bool) -> dict:
-    """Remove the local share folder, or say what removing it would free."""
+    """Remove the local share folder, or in a dry run report how much removing it would free."""
     if not share.exists():
         return {"action": f"remove {share}", "result": "skipped", "detail": "does not exist"}
 
