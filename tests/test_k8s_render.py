@@ -463,3 +463,10 @@ def test_cli_validate_missing_folder(tmp_path):
 
     assert done.returncode == 2
     assert "not found" in done.stderr
+
+
+def test_service_keeps_clients_on_one_pod():
+    service = render(replicas=3).get("Service")
+
+    assert service["spec"]["sessionAffinity"] == "ClientIP"
+    assert service["spec"]["externalTrafficPolicy"] == "Local"
