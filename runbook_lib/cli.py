@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     except RunbookError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # A path the operator passed is unusable: name it and the reason, without a traceback.
+        where = f" {exc.filename}" if exc.filename else ""
+        print(f"error: cannot use{where}: {exc.strerror or exc}. Check the path and its permissions.", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("Interrupted.", file=sys.stderr)
         return 130

@@ -17,6 +17,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import httpx
 
@@ -54,6 +55,7 @@ def start_local_service(
     workers: int,
     log_path: Path,
     ready_timeout_s: float,
+    on_started: Callable[[LocalService], None] | None = None,
 ) -> LocalService:
     """Start ``docling-api`` in the background and wait until ``/ready`` answers 200.
 
@@ -63,6 +65,8 @@ def start_local_service(
         workers (`int`): conversion worker processes.
         log_path (`Path`): file that receives the service's output.
         ready_timeout_s (`float`): seconds to wait for ``/ready``.
+        on_started (callable, *optional*): called with the service right after the process
+            starts, before the wait, so a caller can record its pid even if the wait is interrupted.
 
     Raises:
         ServiceError: the port is taken, the process exits early, or it is not ready in time.
@@ -90,8 +94,11 @@ def start_local_service(
     service = LocalService(url=url, pid=process.pid, models_dir=str(models_dir), log_path=str(log_path))
 
     try:
+        if on_started is not None:
+            on_started(service)
         wait_until_ready(url, ready_timeout_s, process=process, log_path=log_path)
-    except ServiceError:
+    except BaseException:
+        # Not ready, or interrupted while waiting: stop the process so no service outlives the step.
         stop_process(process.pid)
         raise
     return service

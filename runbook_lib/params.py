@@ -8,6 +8,7 @@ overrides all use the names of :class:`RunbookParams`. Defaults are safe:
 from __future__ import annotations
 
 import argparse
+import difflib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -192,17 +193,29 @@ def load_params(path: str | Path | None = None, overrides: dict[str, Any] | None
     if path is not None:
         values.update(read_params_file(path))
 
-    values.update(overrides or {})
+    overrides = overrides or {}
+    values.update(overrides)
 
     try:
         return RunbookParams(**values)
     except ValidationError as exc:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']} (got {error.get('input')!r})"
-            for error in exc.errors()
+            describe_error(error, None if error["loc"][0] in overrides else path) for error in exc.errors()
         )
-        source = f" in {path}" if path else ""
-        raise ParameterError(f"Invalid runbook parameters{source}: {problems}.") from None
+        raise ParameterError(f"Invalid runbook parameters: {problems}.") from None
+
+
+def describe_error(error: dict[str, Any], path: str | Path | None) -> str:
+    """Describe one validation error: the parameter, where its value came from, and what is wrong."""
+    name = ".".join(str(part) for part in error["loc"])
+    source = f" in {path}" if path else ""
+
+    if error["type"] == "extra_forbidden":
+        close = difflib.get_close_matches(name, RunbookParams.model_fields, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else " (params/example.yaml lists the names)"
+        return f"unknown parameter {name}{source}{hint}"
+
+    return f"{name}{source}: {error['msg']} (got {error.get('input')!r})"
 
 
 def read_params_file(path: str | Path) -> dict[str, Any]:
@@ -213,6 +226,10 @@ def read_params_file(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise ParameterError(f"Parameter file {path} not found. Pass an existing YAML file.") from None
+    except IsADirectoryError:
+        raise ParameterError(f"Parameter file {path} is a folder. Pass a YAML file.") from None
+    except UnicodeDecodeError:
+        raise ParameterError(f"Parameter file {path} is not UTF-8 text. Pass a YAML file.") from None
     except yaml.YAMLError as exc:
         raise ParameterError(f"Parameter file {path} is not valid YAML: {exc}") from None
 

@@ -163,6 +163,11 @@ def connect_kubeconfig(kubeconfig: str | os.PathLike | None = None, context: str
         raise ClusterAccessError(f"Kubeconfig file {kubeconfig} not found. Set the kubeconfig parameter to an existing file.")
     # Read $KUBECONFIG now: the kubernetes client reads it only once, when it is imported. It may list several files.
     path = os.fspath(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG") or os.path.expanduser("~/.kube/config")
+    if not kubeconfig and not any(os.path.isfile(part) for part in path.split(os.pathsep)):
+        raise ClusterAccessError(
+            f"No kubeconfig found at {path}. Set the kubeconfig parameter or $KUBECONFIG to your cluster's "
+            "kubeconfig file (for AKS use target aks, which fetches it)."
+        )
 
     try:
         api_client = config.new_client_from_config(config_file=path, context=context, persist_config=False)
@@ -170,6 +175,10 @@ def connect_kubeconfig(kubeconfig: str | os.PathLike | None = None, context: str
         raise ClusterAccessError(
             f"Cannot load kubeconfig {path} (context {context or 'current'}): {str(exc).rstrip('.')}. "
             "List the contexts with `kubectl config get-contexts` and set kube_context to one of them."
+        ) from None
+    except yaml.YAMLError as exc:
+        raise ClusterAccessError(
+            f"Kubeconfig {path} is not valid YAML ({type(exc).__name__}). Check the file, or set the kubeconfig parameter to another one."
         ) from None
 
     description = f"kubeconfig context {context!r}" if context else f"the current context of {path}"

@@ -53,7 +53,8 @@ def run_command(args: argparse.Namespace) -> int:
 
     failed = summary.failed
     if failed is None:
-        print(f"Runbook finished: {len(summary.notebooks)} notebooks succeeded. Results in {out_dir}")
+        count = len(summary.notebooks)
+        print(f"Runbook finished: {count} notebook{'s' if count != 1 else ''} succeeded. Results in {out_dir}")
         return 0
 
     print(f"\nNotebook {failed.name} failed in cell {failed.failure.cell_index}:", file=sys.stderr)

@@ -11,7 +11,7 @@ from typing import Any
 
 import httpx
 
-from ..errors import SmokeTestError
+from ..errors import SmokeTestError, UsageError
 from ._expectations import Expectation
 
 logger = logging.getLogger("runbook_lib.smoke")
@@ -117,7 +117,13 @@ def run_smoke_test(
     headers = {"X-Api-Key": api_key} if api_key else {}
     results = []
 
+    if not url.startswith(("http://", "https://")):
+        raise UsageError(f"Invalid service URL {url!r}: it must start with http:// or https://.")
+
     with httpx.Client(base_url=url, timeout=timeout_s, headers=headers) as client:
+        unreachable = check_service(client, url)
+        if unreachable is not None:
+            return SmokeReport(url=url, results=[unreachable])
         for path in files:
             expectation = expectations.get(path.name)
             match = expectation.match if expectation else "phrases"
@@ -130,6 +136,29 @@ def run_smoke_test(
                 results.append(result)
 
     return SmokeReport(url=url, results=results)
+
+
+def check_service(client: httpx.Client, url: str) -> FileResult | None:
+    """Return one failed result when nothing answers ``GET /health`` at ``url``, else None.
+
+    One clear failure replaces a connection error per file.
+    """
+    result = FileResult(name="service", case="GET /health", path="", expected_status=200)
+
+    try:
+        response = client.get("/health", timeout=10)
+    except httpx.HTTPError as exc:
+        result.error = (
+            f"no service answers at {url} ({type(exc).__name__}: {exc}); "
+            "start it with notebook 04_rollout, or check the URL"
+        )
+        return result
+
+    if response.status_code != 200:
+        result.status_code = response.status_code
+        result.error = "GET /health failed; check the service log"
+        return result
+    return None
 
 
 def request_cases(path: Path, expectation: Expectation | None):

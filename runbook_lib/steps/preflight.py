@@ -44,6 +44,9 @@ def check_prerequisites(params: RunbookParams) -> CheckReport:
     if params.target == "aks":
         check_azure(report, params)
 
+    if params.target == "kubeconfig":
+        check_cluster(report, params)
+
     record_result(params.run_dir, STEP, {
         "target": params.target,
         "passed": not report.failed,
@@ -58,6 +61,17 @@ def check_azure(report: CheckReport, params: RunbookParams) -> None:
 
     for check in azure.preflight(params).checks:
         report.add(f"azure: {check.name}", check.ok, check.detail)
+
+
+def check_cluster(report: CheckReport, params: RunbookParams) -> None:
+    """The kubeconfig context loads and its API server answers."""
+    from ..k8s import connect_cluster
+
+    try:
+        with connect_cluster(params) as cluster:
+            report.add("Kubernetes cluster", True, f"{cluster.description}, version {cluster.server_version()}")
+    except RunbookError as exc:
+        report.add("Kubernetes cluster", False, str(exc), "Set kubeconfig and kube_context to a cluster you can reach.")
 
 
 def check_python(report: CheckReport) -> None:

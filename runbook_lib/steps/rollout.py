@@ -39,6 +39,18 @@ def roll_out_service(params: RunbookParams):
     if previous and previous.get("pid"):
         stop_process(int(previous["pid"]))
 
+    def record(service, ready: bool) -> dict:
+        values = {
+            "target": "local",
+            "service_url": service.url,
+            "pid": service.pid,
+            "models_dir": service.models_dir,
+            "log_path": service.log_path,
+            "ready": ready,
+        }
+        record_result(params.run_dir, STEP, values)
+        return values
+
     service = start_local_service(
         models_dir=models_dir,
         host=params.service_host,
@@ -46,16 +58,9 @@ def roll_out_service(params: RunbookParams):
         workers=params.service_workers,
         log_path=resolve(params.run_dir) / "docling-api.log",
         ready_timeout_s=params.service_ready_timeout_s,
+        on_started=lambda started: record(started, ready=False),
     )
-    record = {
-        "target": "local",
-        "service_url": service.url,
-        "pid": service.pid,
-        "models_dir": service.models_dir,
-        "log_path": service.log_path,
-    }
-    record_result(params.run_dir, STEP, record)
-    return describe_service(service.url, record, reused=False)
+    return describe_service(service.url, record(service, ready=True), reused=False)
 
 
 def roll_out_to_cluster(params: RunbookParams):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from ..errors import RunbookError
 from ..params import RunbookParams
 from ..paths import project_root, resolve
 from ..runstate import read_result, record_result
@@ -16,7 +17,7 @@ def run_smoke_test_step(params: RunbookParams) -> SmokeReport:
 
     ``params.service_url`` wins over the recorded URL, for a service the runbook did not start.
     """
-    url = params.service_url or read_result(params.run_dir, "04_rollout")["service_url"]
+    url = params.service_url or recorded_service_url(params)
     testdata = project_root() / "testdata"
     files = sample_files(testdata, *(resolve(folder) for folder in params.smoke_extra_dirs))
     expectations = load_expectations(resolve(params.smoke_expectations))
@@ -31,6 +32,24 @@ def run_smoke_test_step(params: RunbookParams) -> SmokeReport:
         "seconds": {f"{result.name} ({result.case})": round(result.seconds, 2) for result in report.results},
     })
     return report
+
+
+def recorded_service_url(params: RunbookParams) -> str:
+    """Return the URL 04_rollout recorded, after checking that 06_teardown has not stopped that service since."""
+    url = read_result(params.run_dir, "04_rollout")["service_url"]
+
+    try:
+        teardown = read_result(params.run_dir, "06_teardown")
+    except RunbookError:
+        return url
+
+    rollout = read_result(params.run_dir, "04_rollout")
+    if teardown["recorded_at"] > rollout["recorded_at"]:
+        raise RunbookError(
+            f"06_teardown stopped the service at {url} at {teardown['recorded_at']}. "
+            "Start it again with: runbook run --only 04,05"
+        )
+    return url
 
 
 def roll_back_if_failed(params: RunbookParams, report: SmokeReport):

@@ -20,8 +20,8 @@ def tear_down(params: RunbookParams):
     """Stop the local service and, when confirmed, remove the local share.
 
     Removing the share is destructive, so it runs only with ``dry_run=False``
-    and ``confirm`` equal to ``share_dir``; otherwise the step lists what it
-    would remove. Stopping the service loses no data and always runs.
+    and ``confirm`` naming the same folder as ``share_dir``. Otherwise the step
+    lists what it would remove. Stopping the service loses no data and always runs.
 
     Raises:
         ParameterError: ``dry_run`` is off but ``confirm`` does not name the share.
@@ -39,10 +39,11 @@ def tear_down(params: RunbookParams):
         )
 
     share = resolve(params.share_dir)
-    if not params.dry_run and params.confirm != params.share_dir:
+    confirmed = bool(params.confirm) and resolve(params.confirm) == share
+    if not params.dry_run and not confirmed:
         raise ParameterError(
             f"Refusing to remove {share}: confirm is {params.confirm!r}. "
-            f"Set confirm={params.share_dir!r} to remove it, or keep dry_run=True to only list it."
+            f"Pass -p confirm={params.share_dir} to remove it, or -p dry_run=true to only list it."
         )
 
     actions = [stop_recorded_service(params)]
@@ -72,7 +73,7 @@ def tear_down_azure(params: RunbookParams):
     if not params.dry_run and result.exists and not result.deleted:
         raise ParameterError(
             f"Refusing to delete resource group {result.resource_group}: confirm is {params.confirm!r}. "
-            f"Set confirm={result.resource_group!r} to delete it, or keep dry_run=True to only list it."
+            f"Pass -p confirm={result.resource_group} to delete it, or -p dry_run=true to only list it."
         )
     return TextReport("Teardown", result.render())
 
