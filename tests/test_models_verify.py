@@ -66,12 +66,14 @@ def test_changed_byte_is_a_sha256_mismatch(share: Path, capsys: pytest.CaptureFi
 
     report = verify_model_set(share)
     code = main(["models", "verify", "--dest", str(share)])
-    output = capsys.readouterr().out
+    captured = capsys.readouterr()
 
     assert not report.ok
     assert [(c.name, c.status) for c in report.problems] == [("acme--tiny/model.safetensors", "sha256 mismatch")]
     assert code == 1
-    assert "sha256 mismatch" in output
+    assert "sha256 mismatch" in captured.out
+    assert f"To repair it, move {report.path} aside" in captured.err
+    assert f"runbook models download --dest {share}" in captured.err
 
 
 def test_small_file_change_is_a_mismatch(share: Path) -> None:
@@ -122,6 +124,7 @@ def test_no_current_is_an_access_error(tmp_path: Path, capsys: pytest.CaptureFix
 
 def test_unknown_set_or_missing_manifest(share: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["models", "verify", "--dest", str(share), "--set", "ms-0000000000000000"]) == 2
+    assert f"Published sets: {_set_root(share).name}." in capsys.readouterr().err
     (_set_root(share) / "manifest.json").unlink()
 
     with pytest.raises(ShareLayoutError, match="not published"):

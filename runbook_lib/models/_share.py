@@ -151,6 +151,10 @@ def read_manifest(dest: Path, set_id: str) -> Manifest:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
+        if not path.parent.is_dir():
+            raise ShareLayoutError(
+                f"Set {set_id} not found in {Path(dest) / 'sets'}. Published sets: {', '.join(published_sets(dest)) or 'none'}."
+            ) from None
         raise ShareLayoutError(
             f"Set {set_id} has no manifest at {path}, so it is not published (a run may have stopped halfway). "
             "Run 'runbook models download' to publish it."
@@ -165,6 +169,14 @@ def read_manifest(dest: Path, set_id: str) -> Manifest:
     if manifest.set_id != set_id:
         raise ShareLayoutError(f"Manifest {path} names set {manifest.set_id!r}, not {set_id!r}.")
     return manifest
+
+
+def published_sets(dest: Path) -> list[str]:
+    """Return the ids of the sets under ``DEST/sets/`` that have a manifest, sorted."""
+    sets = Path(dest) / "sets"
+    if not sets.is_dir():
+        return []
+    return sorted(folder.name for folder in sets.iterdir() if (folder / MANIFEST_FILE).is_file())
 
 
 def try_read_manifest(dest: Path, set_id: str) -> Manifest | None:

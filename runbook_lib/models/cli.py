@@ -187,6 +187,13 @@ def run_verify(args: argparse.Namespace) -> int:
         print()
     else:
         print(report.format_table())
+
+    if not report.ok:
+        print(
+            f"Set {report.set_id} does not match its manifest. To repair it, move {report.path} aside "
+            f"(pods that loaded it keep running), then run: runbook models download --dest {args.dest}",
+            file=sys.stderr,
+        )
     return 0 if report.ok else 1
 
 
