@@ -94,7 +94,12 @@ class RunbookParams(BaseModel):
     storage_access_mode: Literal["ReadWriteMany", "ReadWriteOnce"] = "ReadWriteMany"
     existing_pvc: str | None = Field(None, description="Existing PersistentVolumeClaim to use for the model volume.")
 
-    # Kubernetes Service.
+    # Kubernetes Service and who may call it.
+    api_key_secret: str | None = Field(
+        None,
+        description="Secret (key 'api-key') whose value clients must send in X-Api-Key; empty for no key. "
+        "Create it with: kubectl -n docling create secret generic docling-api-key --from-literal=api-key=...",
+    )
     internal_load_balancer: bool = Field(False, description="Ask AKS for an internal (VNet-only) load balancer.")
     load_balancer_source_ranges: list[str] = Field(
         default_factory=list, description="CIDR ranges allowed to reach the Service; empty for any."

@@ -470,3 +470,21 @@ def test_service_keeps_clients_on_one_pod():
 
     assert service["spec"]["sessionAffinity"] == "ClientIP"
     assert service["spec"]["externalTrafficPolicy"] == "Local"
+
+
+def test_api_key_secret_mounted_as_file():
+    manifests = render(api_key_secret="docling-api-key")
+    spec = pod_spec(manifests, "Deployment")
+    container = api_container(manifests)
+    [volume] = [v for v in spec["volumes"] if v["name"] == "api-key"]
+
+    assert volume["secret"] == {"secretName": "docling-api-key", "items": [{"key": "api-key", "path": "api-key"}]}
+    assert {"name": "api-key", "mountPath": "/etc/docling-api", "readOnly": True} in container["volumeMounts"]
+    assert {"name": "DOCLING_API_KEY_FILE", "value": "/etc/docling-api/api-key"} in container["env"]
+    validate_manifests(manifests.documents(), "1.33")
+
+
+def test_no_api_key_by_default():
+    container = api_container(render())
+
+    assert all(item["name"] != "DOCLING_API_KEY_FILE" for item in container["env"])

@@ -369,6 +369,9 @@ def _render_job(files: dict[str, list[dict]], params: RunbookParams, model_set_t
     job["metadata"].setdefault("annotations", {})[names.SPEC_HASH_ANNOTATION] = spec_hash(spec)
 
 
+API_KEY_DIR = "/etc/docling-api"
+
+
 def _render_deployment(files: dict[str, list[dict]], params: RunbookParams, model_set_text: str) -> None:
     deployment = next(doc for doc in files["deployment.yaml"] if doc["kind"] == "Deployment")
     spec = deployment["spec"]
@@ -391,6 +394,18 @@ def _render_deployment(files: dict[str, list[dict]], params: RunbookParams, mode
         models_dir = "/local-models"
         _add_copy_init_container(pod["spec"], container, params)
     container["command"] = ["docling-api", "--models-dir", models_dir]
+
+    if params.api_key_secret:
+        _mount_api_key(pod["spec"], container, params.api_key_secret)
+
+
+def _mount_api_key(pod_spec: dict, api_container: dict, secret_name: str) -> None:
+    """Mount the Secret's ``api-key`` as a file the service reads, so clients must send it in X-Api-Key."""
+    pod_spec["volumes"].append(
+        {"name": "api-key", "secret": {"secretName": secret_name, "items": [{"key": "api-key", "path": "api-key"}]}}
+    )
+    api_container["volumeMounts"].append({"name": "api-key", "mountPath": API_KEY_DIR, "readOnly": True})
+    api_container["env"].append({"name": "DOCLING_API_KEY_FILE", "value": f"{API_KEY_DIR}/api-key"})
 
 
 def _add_copy_init_container(pod_spec: dict, api_container: dict, params: RunbookParams) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from ..errors import RunbookError
 from ..params import RunbookParams
 from ..paths import project_root, resolve
@@ -22,7 +24,9 @@ def run_smoke_test_step(params: RunbookParams) -> SmokeReport:
     files = sample_files(testdata, *(resolve(folder) for folder in params.smoke_extra_dirs))
     expectations = load_expectations(resolve(params.smoke_expectations))
 
-    report = run_smoke_test(url, files, expectations, timeout_s=params.smoke_timeout_s)
+    # The key stays in the environment, never in parameters, so no notebook output records it.
+    api_key = os.environ.get("DOCLING_API_KEY")
+    report = run_smoke_test(url, files, expectations, timeout_s=params.smoke_timeout_s, api_key=api_key)
 
     record_result(params.run_dir, STEP, {
         "service_url": url,
