@@ -84,6 +84,10 @@ class ServiceProcess:
                 records.append({"raw": line})
         return records
 
+    def upload_spools(self) -> list[Path]:
+        """Return the entries of the temp folder other than the live workers' private folders (``*-worker-*``)."""
+        return [entry for entry in self.spool_dir.iterdir() if "-worker-" not in entry.name]
+
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
 

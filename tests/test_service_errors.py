@@ -246,4 +246,4 @@ def test_two_files(service):
 
 def test_spool_folders_removed(service):
     """Every upload in this module was spooled into a private folder; none may remain."""
-    assert list(service.spool_dir.iterdir()) == []
+    assert service.upload_spools() == []

@@ -198,4 +198,4 @@ def test_timeout_replaces_worker(share_service, long_pdf):
 def test_spool_folder_empty_after_faults(share_service):
     service, _, _ = share_service
 
-    assert list(service.spool_dir.iterdir()) == []
+    assert service.upload_spools() == []

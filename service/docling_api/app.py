@@ -11,13 +11,15 @@ from contextlib import asynccontextmanager
 from importlib.metadata import version
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import __version__
+from .admission import Admission
+from .auth import ApiKeys, require_api_key
 from .conversion_request import handle_convert
 from .detection import SUPPORTED_FORMATS
 from .errors import ApiError
@@ -29,7 +31,9 @@ from .options import OUTPUT_FORMATS
 from .pool import WorkerPool
 from .schemas import CONVERT_OPENAPI, ERROR_RESPONSES, ConvertResponse
 from .settings import Settings
+from .uploads import remove_stale_spools
 from .worker import EngineConfig
+from .v1 import build_router as build_v1_router
 
 logger = logging.getLogger("docling_api")
 
@@ -37,11 +41,17 @@ SERVICE_NAME = "docling-api"
 
 
 class ServiceState:
-    """State shared by the routes: settings, metrics, the model set and the worker pool."""
+    """State shared by the routes: settings, metrics, API keys, admission control, the model set and the worker pool.
+
+    Raises:
+        ApiKeyError: the API key file cannot be read or contains no key.
+    """
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.metrics = Metrics()
+        self.api_keys = ApiKeys.from_settings(settings)
+        self.admission = Admission(settings.max_queue, settings.min_free_memory_bytes, self.metrics)
         self.model_set: ModelSet | None = None
         self.model_error: str | None = None
         self.pool: WorkerPool | None = None
@@ -70,6 +80,7 @@ class ServiceState:
             converter_cache_size=self.settings.converter_cache_size,
             num_threads=self.settings.num_threads,
             max_pages=self.settings.max_pages,
+            max_image_pixels=self.settings.max_image_pixels,
         )
         self.pool = WorkerPool(
             size=self.settings.workers,
@@ -77,6 +88,9 @@ class ServiceState:
             log_level=self.settings.log_level,
             start_timeout_s=self.settings.worker_start_timeout_s,
             metrics=self.metrics,
+            temp_dir=self.settings.temp_dir,
+            max_jobs_per_worker=self.settings.max_jobs_per_worker,
+            max_worker_rss_bytes=self.settings.max_worker_rss_bytes,
         )
         self.pool.start()
         logger.info(
@@ -85,8 +99,14 @@ class ServiceState:
                    "set_id": model_set.set_id},
         )
 
+    def begin_shutdown(self) -> None:
+        """Start the graceful shutdown (on SIGTERM): fail /ready, let in-flight conversions finish within the grace period."""
+        self.admission.begin_drain(self.settings.shutdown_grace_s)
+
     def readiness(self) -> tuple[bool, str | None]:
         """Return whether conversions can run, and the reason when they cannot."""
+        if self.admission.draining:
+            return False, "The service is shutting down."
         if self.pool is None:
             # The share may be filled after the service started, so a missing model set is checked again.
             self.resolve_models()
@@ -142,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        remove_stale_spools(settings.temp_dir)
         state.installed_ocr_lang = await asyncio.to_thread(installed_tesseract_languages, settings.tesseract_cmd)
         state.resolve_models()
         ready, reason = state.readiness()
@@ -151,6 +172,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                    "limits": settings.public_limits(), "models_reason": reason},
         )
         yield
+        # Conversions still running at this point (uvicorn's wait ended) are stopped with 503.
+        state.admission.stop_now()
         if state.pool is not None:
             await state.pool.close()
         logger.info("Service stopped")
@@ -166,7 +189,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=state.metrics)
     _add_error_handlers(app)
 
-    @app.get("/", summary="Service, docling and model set versions, and the configured limits")
+    @app.get(
+        "/",
+        summary="Service, docling and model set versions, and the configured limits",
+        dependencies=[Depends(require_api_key)],
+    )
     async def root() -> dict[str, Any]:
         ready, reason = state.readiness()
         return {
@@ -213,6 +240,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_model_exclude_none=True,
         responses=ERROR_RESPONSES,
         openapi_extra=CONVERT_OPENAPI,
+        dependencies=[Depends(require_api_key)],
     )
     async def convert(request: Request) -> JSONResponse:
         return await handle_convert(request, state)
@@ -221,6 +249,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
+    # docling-serve-compatible API (/v1/..., /version) for docling's DoclingServiceClient.
+    app.include_router(build_v1_router(state))
     return app
 
 
@@ -229,7 +259,10 @@ def _add_error_handlers(app: FastAPI) -> None:
     async def api_error(request: Request, exc: ApiError) -> JSONResponse:
         level = logging.ERROR if exc.status_code >= 500 else logging.INFO
         logger.log(level, "Request failed", extra={"code": exc.code, "status": exc.status_code, "error": exc.message})
-        headers = {"Connection": "close"} if exc.status_code == 413 else None
+        headers = dict(exc.headers or {})
+        if exc.code == "upload_too_large":
+            # The rest of the body was not read, so the connection cannot carry another request.
+            headers["Connection"] = "close"
         return JSONResponse(exc.to_body(request_id_var.get()), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(StarletteHTTPException)

@@ -7,6 +7,7 @@ transformers, which must see ``HF_HUB_OFFLINE=1`` before they load.
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from collections import OrderedDict
 from pathlib import Path
@@ -29,7 +30,7 @@ from pydantic import SecretStr
 
 from .errors import ConversionFailed, CorruptDocument, InvalidOption, TooManyPages
 from .options import ConvertOptions
-from .pdf_guard import check_pdf
+from .pdf_guard import check_image, check_pdf
 from .warmup import warmup_pdf_bytes
 from .worker import EngineConfig
 
@@ -83,7 +84,18 @@ class ConversionEngine:
         password = None
         full_page_ocr = options.force_ocr
         if input_format == InputFormat.PDF.value:
-            facts = check_pdf(path, options.password, filename, options.page_range)
+            facts = check_pdf(
+                path,
+                options.password,
+                filename,
+                options.page_range,
+                max_pages=self.config.max_pages,
+                max_image_pixels=self.config.max_image_pixels,
+                # OCR renders pages at 3 times 72 dpi, TableFormer at 2 times.
+                render_scale=3.0 if options.do_ocr else 2.0,
+                # The text layer only decides whether OCR reads whole pages.
+                inspect_text_layer=options.do_ocr and not options.force_ocr,
+            )
             self._check_page_range(options, facts.pages, filename)
             if facts.encrypted:
                 password = options.password
@@ -93,15 +105,20 @@ class ConversionEngine:
             # text cells at all, so whole pages are read, which works whatever the layout model finds.
             full_page_ocr = full_page_ocr or (options.do_ocr and not facts.has_text_layer)
         elif input_format == InputFormat.IMAGE.value:
+            check_image(path, filename, self.config.max_image_pixels, self.config.max_pages)
             full_page_ocr = options.do_ocr
 
         converter = self._converter(options, full_page_ocr, password=password)
         page_range = options.page_range or DEFAULT_PAGE_RANGE
+        # Docling compares max_num_pages with the whole document, not the page range. PDFs and
+        # images were checked above against the range, so only other formats need docling's check.
+        paginated = input_format in (InputFormat.PDF.value, InputFormat.IMAGE.value)
+        max_num_pages = sys.maxsize if paginated else self.config.max_pages
         try:
             result = converter.convert(
                 path,
                 raises_on_error=False,
-                max_num_pages=self.config.max_pages,
+                max_num_pages=max_num_pages,
                 page_range=page_range,
             )
         except ConversionError as exc:
@@ -192,11 +209,22 @@ class ConversionEngine:
             key, export = exports[output_format]
             body[key] = export()
 
-        paginated = input_format in (InputFormat.PDF.value, InputFormat.IMAGE.value)
-        if paginated and not options.do_ocr and not document.export_to_text().strip():
-            body["warnings"].append(
-                "No text was found and OCR was off: the document may be scanned. Retry with do_ocr=true."
-            )
+        if not _has_text(document):
+            # An empty result is not a plain success: say so, and whether OCR could have found text.
+            body["status"] = ConversionStatus.PARTIAL_SUCCESS.value
+            paginated = input_format in (InputFormat.PDF.value, InputFormat.IMAGE.value)
+            if not paginated:
+                body["warnings"].append(f"No text was found in {filename}: the document has no text content.")
+            elif options.do_ocr:
+                body["warnings"].append(
+                    f"No text was found in {filename}, although OCR was on (languages: "
+                    f"{', '.join(options.ocr_lang)}): the pages may be blank, or the text in another language."
+                )
+            else:
+                body["warnings"].append(
+                    f"No text was found in {filename} and OCR was off: the document may be scanned. "
+                    "Retry with do_ocr=true."
+                )
         return body
 
     def _converter(
@@ -245,6 +273,13 @@ class ConversionEngine:
             InputFormat.PDF: PdfFormatOption(pipeline_options=pipeline_options, backend_options=backend_options),
             InputFormat.IMAGE: ImageFormatOption(pipeline_options=pipeline_options),
         }
+
+
+def _has_text(document: Any) -> bool:
+    """Return whether any text item or table cell of the document has text (cheaper than an export)."""
+    if any(getattr(item, "text", "").strip() for item in document.texts):
+        return True
+    return any(cell.text.strip() for table in document.tables for cell in table.data.table_cells)
 
 
 def _options_from_job(values: dict[str, Any]) -> ConvertOptions:

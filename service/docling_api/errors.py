@@ -19,11 +19,15 @@ class ApiError(Exception):
 
     status_code = 500
     code = "internal_error"
+    # Extra response headers, such as Retry-After; set per instance with ``headers=``.
+    headers: dict[str, str] | None = None
 
-    def __init__(self, message: str, **details: Any) -> None:
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None, **details: Any) -> None:
         super().__init__(message)
         self.message = message
         self.details = details
+        if headers is not None:
+            self.headers = headers
 
     def to_body(self, request_id: str | None = None) -> dict[str, Any]:
         """Return the JSON response body."""
@@ -90,7 +94,17 @@ class WrongPassword(DocumentError):
 
 
 class TooManyPages(DocumentError):
+    """More pages than ``max_pages``: a size limit, like the upload size, hence 413."""
+
+    status_code = 413
     code = "too_many_pages"
+
+
+class ImageTooLarge(DocumentError):
+    """An image, or an image embedded in a PDF, or a PDF page, decodes to more than ``max_image_pixels``."""
+
+    status_code = 413
+    code = "image_too_large"
 
 
 class ConversionFailed(DocumentError):
@@ -112,6 +126,41 @@ class ConversionTimeout(ApiError):
     code = "conversion_timeout"
 
 
+class Unauthorized(ApiError):
+    """The API key is missing or wrong."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class QueueFull(ApiError):
+    """Every worker is busy and the admission queue is full; sent with Retry-After."""
+
+    status_code = 429
+    code = "queue_full"
+
+
+class LowMemory(ApiError):
+    """Free memory is below ``min_free_memory_bytes``; sent with Retry-After."""
+
+    status_code = 503
+    code = "low_memory"
+
+
+class ClientClosedRequest(ApiError):
+    """The client disconnected before the answer; its conversion was stopped. Nobody reads the response."""
+
+    status_code = 499
+    code = "client_closed_request"
+
+
+class ShuttingDown(ApiError):
+    """The service stopped before the conversion finished; sent with Retry-After so the client retries elsewhere."""
+
+    status_code = 503
+    code = "shutting_down"
+
+
 # Codes a worker may return for a job. The web process rebuilds the matching ApiError.
 ERRORS_BY_CODE: dict[str, type[ApiError]] = {
     cls.code: cls
@@ -120,6 +169,7 @@ ERRORS_BY_CODE: dict[str, type[ApiError]] = {
         PasswordRequired,
         WrongPassword,
         TooManyPages,
+        ImageTooLarge,
         ConversionFailed,
         UnsupportedFormat,
         InvalidOption,

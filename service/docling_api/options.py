@@ -22,6 +22,8 @@ OPTION_NAMES = (
     "do_table_structure",
     "page_range",
     "password",
+    # Parsed by the request handler, not here: it bounds the conversion, it does not shape it.
+    "timeout",
 )
 
 

@@ -59,16 +59,29 @@ class ErrorResponse(BaseModel):
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorResponse, "description": "Not multipart/form-data, no 'file' field, or an empty file."},
-    413: {"model": ErrorResponse, "description": "The file is larger than max_upload_bytes."},
+    401: {"model": ErrorResponse, "description": "An API key is configured and X-Api-Key is missing or wrong."},
+    413: {
+        "model": ErrorResponse,
+        "description": "The file is larger than max_upload_bytes, has more pages than max_pages, or holds an "
+        "image (or a page) larger than max_image_pixels.",
+    },
     415: {"model": ErrorResponse, "description": "The bytes are not a document format docling converts."},
     422: {
         "model": ErrorResponse,
         "description": "Unknown option or value; corrupt PDF; encrypted PDF without or with a wrong password; "
         "too many pages; failed conversion.",
     },
+    429: {
+        "model": ErrorResponse,
+        "description": "Every worker is busy and max_queue conversions already wait. Retry after Retry-After seconds.",
+    },
     500: {"model": ErrorResponse, "description": "The converter crashed on this document; the worker was replaced."},
-    503: {"model": ErrorResponse, "description": "No worker has loaded the models yet; see GET /ready."},
-    504: {"model": ErrorResponse, "description": "The conversion ran past request_timeout_s."},
+    503: {
+        "model": ErrorResponse,
+        "description": "No worker has loaded the models yet (see GET /ready), free memory is below "
+        "min_free_memory_bytes, or the service is shutting down. The last two come with Retry-After.",
+    },
+    504: {"model": ErrorResponse, "description": "The conversion ran past its time limit; its worker was replaced."},
 }
 
 
@@ -96,6 +109,12 @@ _OPTION_SCHEMAS: dict[str, dict[str, Any]] = {
     "do_table_structure": {"type": "boolean", "default": True, "description": "Run TableFormer on tables."},
     "page_range": {"type": "string", "pattern": r"^\d+(-\d+)?$", "description": "1-based pages, like 2 or 1-3."},
     "password": {"type": "string", "format": "password", "description": "Password of an encrypted PDF."},
+    "timeout": {
+        "type": "number",
+        "exclusiveMinimum": 0,
+        "description": "Seconds the conversion may run, up to the service's max_request_timeout_s. "
+        "Default: request_timeout_s.",
+    },
 }
 
 CONVERT_OPENAPI: dict[str, Any] = {

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 LogLevel = Literal["debug", "info", "warning", "error"]
@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     which is what the ``docling-api`` flags do, win over the environment.
     """
 
-    model_config = SettingsConfigDict(env_prefix="DOCLING_API_", extra="forbid", frozen=True)
+    model_config = SettingsConfigDict(env_prefix="DOCLING_API_", extra="forbid", frozen=True, populate_by_name=True)
 
     models_dir: Path = Field(
         description="Model share folder: either a folder with a 'current' file naming a set under "
@@ -32,6 +32,52 @@ class Settings(BaseSettings):
     max_pages: int = Field(500, ge=1, description="Largest number of pages converted per request.")
     request_timeout_s: float = Field(
         300.0, gt=0, description="Seconds one conversion may run before its worker is replaced (504)."
+    )
+    max_request_timeout_s: float = Field(
+        1800.0, gt=0, description="Largest 'timeout' a client may ask for in one request, in seconds."
+    )
+    max_queue: int = Field(
+        16, ge=0, le=10_000,
+        description="Conversions that may wait for a busy worker; further ones get 429 with Retry-After.",
+    )
+    min_free_memory_bytes: int = Field(
+        0, ge=0,
+        description="Refuse new conversions with 503 while free memory (container limit included) is below "
+        "this many bytes; 0 turns the check off.",
+    )
+    max_image_pixels: int = Field(
+        100_000_000, ge=1,
+        description="Largest image (or image embedded in a PDF, or rendered PDF page) in pixels; larger ones "
+        "get 413 before they are decoded.",
+    )
+    max_jobs_per_worker: int = Field(
+        500, ge=0, description="Replace a worker after this many conversions; 0 never."
+    )
+    max_worker_rss_bytes: int = Field(
+        0, ge=0, description="Replace a worker after a conversion that leaves it above this resident memory; 0 never."
+    )
+    shutdown_grace_s: float = Field(
+        25.0, ge=0,
+        description="Seconds in-flight conversions may still run after SIGTERM; then they are stopped with 503.",
+    )
+    max_tasks: int = Field(
+        32, ge=1, le=10_000,
+        description="Asynchronous tasks (v1 API) that may hold a document or an unfetched result at once; "
+        "further submissions get 429 with Retry-After.",
+    )
+    task_result_ttl_s: float = Field(
+        3600.0, gt=0,
+        description="Seconds a finished task's status and unfetched result are kept before they are deleted.",
+    )
+    api_key: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("api_key", "DOCLING_API_KEY"),
+        description="API key clients send in X-Api-Key; read from DOCLING_API_KEY. Empty: no key required.",
+    )
+    api_key_file: Path | None = Field(
+        None,
+        validation_alias=AliasChoices("api_key_file", "DOCLING_API_KEY_FILE"),
+        description="File holding the API key (one key per line, for rotation); read again when it changes.",
     )
     worker_start_timeout_s: float = Field(
         900.0, gt=0, description="Seconds a worker may take to load the models and run the warm-up conversion."
@@ -57,6 +103,13 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _empty_key_is_none(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("log_level", mode="before")
     @classmethod
     def _lower_log_level(cls, value: object) -> object:
@@ -68,6 +121,9 @@ class Settings(BaseSettings):
             "max_upload_bytes": self.max_upload_bytes,
             "max_pages": self.max_pages,
             "request_timeout_s": self.request_timeout_s,
+            "max_request_timeout_s": self.max_request_timeout_s,
+            "max_queue": self.max_queue,
+            "max_image_pixels": self.max_image_pixels,
             "workers": self.workers,
             "default_ocr_lang": list(self.ocr_lang),
         }

@@ -2,11 +2,15 @@
 
 The body is parsed while it arrives, so an upload over the size limit is
 rejected as soon as its file part passes the limit, without reading the rest.
-The caller removes the folder with :meth:`SpooledUpload.remove`.
+The caller removes the folder with :meth:`SpooledUpload.remove`. Folder names carry
+the web process's id, so :func:`remove_stale_spools` can delete what a killed
+process left behind.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -18,8 +22,15 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from .errors import ApiError, BadRequest, EmptyUpload, InvalidMultipart, MissingFile, UploadTooLarge
+from .metrics import Metrics
+
+logger = logging.getLogger("docling_api.uploads")
 
 FILE_FIELD = "file"
+
+SPOOL_PREFIX = "docling-api-"
+# Spool folders are named docling-api-<pid>-<random>, worker folders docling-api-<pid>-worker-<slot>-<random>,
+# with the web process's id.
 
 # Form fields other than the file are options, which together may not exceed this many bytes.
 MAX_FIELD_BYTES = 64 * 1024
@@ -168,13 +179,16 @@ def _too_large(max_upload_bytes: int, filename: str | None = None) -> UploadTooL
     )
 
 
-async def receive_upload(request: Request, max_upload_bytes: int, temp_parent: Path | None) -> SpooledUpload:
+async def receive_upload(
+    request: Request, max_upload_bytes: int, temp_parent: Path | None, metrics: Metrics | None = None
+) -> SpooledUpload:
     """Parse a multipart request into a spooled upload.
 
     Args:
         request (`Request`): the incoming request; its body is consumed.
         max_upload_bytes (`int`): largest accepted file part.
         temp_parent (`Path`, *optional*): where the private folder is created.
+        metrics (`Metrics`, *optional*): where an upload over the limit is counted as a rejection.
 
     Raises:
         InvalidMultipart: the request is not ``multipart/form-data`` or its body cannot be parsed.
@@ -193,9 +207,10 @@ async def receive_upload(request: Request, max_upload_bytes: int, temp_parent: P
 
     announced = request.headers.get("content-length")
     if announced is not None and announced.isdigit() and int(announced) > max_upload_bytes + MULTIPART_OVERHEAD_BYTES:
+        _count_too_large(metrics)
         raise _too_large(max_upload_bytes)
 
-    folder = Path(tempfile.mkdtemp(prefix="docling-api-", dir=temp_parent))
+    folder = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=temp_parent))
     upload = SpooledUpload(folder=folder, path=folder / "upload", filename="upload")
     collector = _PartCollector(upload.path, max_upload_bytes)
 
@@ -204,6 +219,8 @@ async def receive_upload(request: Request, max_upload_bytes: int, temp_parent: P
         async for chunk in request.stream():
             parser.write(chunk)
             if collector.error is not None:
+                if isinstance(collector.error, UploadTooLarge):
+                    _count_too_large(metrics)
                 raise collector.error
         parser.finalize()
     except MultipartParseError:
@@ -233,3 +250,61 @@ async def receive_upload(request: Request, max_upload_bytes: int, temp_parent: P
             filename=upload.filename,
         )
     return upload
+
+
+def _count_too_large(metrics: Metrics | None) -> None:
+    if metrics is not None:
+        metrics.rejections.labels(reason="upload_too_large").inc()
+
+
+def remove_stale_spools(temp_parent: Path | None) -> int:
+    """Remove upload spools and worker folders that a web process which no longer runs left behind.
+
+    A folder is stale when the web process id in its name is not running, or is this
+    process's own id (a restarted container reuses its process ids). Call it at
+    start-up, before any worker exists.
+
+    Args:
+        temp_parent (`Path`, *optional*): the spool parent folder; the system's temporary folder when None.
+
+    Returns:
+        `int`: folders removed.
+
+    Example:
+        >>> remove_stale_spools(Path("/tmp/docling-spool"))  # doctest: +SKIP
+        0
+    """
+    parent = Path(temp_parent or tempfile.gettempdir())
+    try:
+        entries = list(parent.iterdir())
+    except OSError:
+        return 0
+
+    removed = 0
+    for entry in entries:
+        if not entry.is_dir() or not entry.name.startswith(SPOOL_PREFIX):
+            continue
+        owner = _spool_owner(entry.name)
+        if owner is None or (owner != os.getpid() and _process_exists(owner)):
+            continue
+        shutil.rmtree(entry, ignore_errors=True)
+        removed += 1
+
+    if removed:
+        logger.info("Removed temporary folders left by an earlier run", extra={"folders": removed})
+    return removed
+
+
+def _spool_owner(name: str) -> int | None:
+    pid_text = name.removeprefix(SPOOL_PREFIX).split("-", 1)[0]
+    return int(pid_text) if pid_text.isdigit() else None
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
