@@ -1,7 +1,7 @@
 """Worker crashes and recycling: a converter that dies fails only its own request, and the service carries on.
 
 The worker's test hook ``DOCLING_API_TEST_CRASH_ON`` makes it kill itself with a chosen
-signal when it receives a given document (matched by SHA-256), which stands in for a
+signal when it receives a given document (matched by SHA-256). That imitates a
 segfault or abort inside native converter code, or the out-of-memory killer.
 """
 

@@ -1,4 +1,4 @@
-"""Hostile input: every real-world PDF of the corpus and generated bad documents get their documented answer.
+"""Hostile input: every real-world PDF of the corpus and generated bad documents get their documented response.
 
 One service (demo models, one worker) takes every case in turn while a thread polls
 ``/health``. Each case must get its documented status and error code within the
@@ -99,7 +99,7 @@ def post(service, filename: str, content: bytes, data: dict | None = None) -> ht
 
 
 def assert_documented(response: httpx.Response, filename: str) -> dict:
-    """Check that the answer is a success or a documented error that names the file, and return the body."""
+    """Check that the response is a success or a documented error that names the file, and return the body."""
     body = response.json()
     if response.status_code == 200:
         assert body["status"] in ("success", "partial_success")
@@ -203,7 +203,8 @@ def test_image_bombs_name_their_size(hostile_service):
     embedded = post(service, "embedded_bomb.pdf", docs.image_bomb_pdf()).json()["error"]
     page = post(service, "huge_page.pdf", docs.huge_page_pdf()).json()["error"]
 
-    assert "30000 x 30000 pixels" in png["message"] and "bomb.png" in png["message"]
+    assert "30000 x 30000 pixels" in png["message"]
+    assert "bomb.png" in png["message"]
     assert "page 1 embeds an image of 30000 x 30000 pixels" in embedded["message"]
     assert "page 1 renders at 43200 x 43200 pixels" in page["message"]
     for error in (png, embedded, page):

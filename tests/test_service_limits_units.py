@@ -48,7 +48,7 @@ def test_cgroup_v1_limit(tmp_path):
 
 def test_tree_rss_includes_children():
     before = tree_rss_bytes()
-    # The child fills 100 MB, so every page is resident, then says so and waits.
+    # The child fills 100 MB, so every page is resident, then prints 'ready' and waits.
     code = "import sys, time; b = bytes([1]) * 100_000_000; print('ready', flush=True); time.sleep(60)"
     child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
     try:
@@ -74,8 +74,11 @@ def test_api_keys_from_file_with_several_lines(tmp_path):
     keys = ApiKeys(None, path)
 
     assert keys.enabled
-    assert keys.matches("old-key") and keys.matches("new-key")
-    assert not keys.matches("other") and not keys.matches("") and not keys.matches(None)
+    assert keys.matches("old-key")
+    assert keys.matches("new-key")
+    assert not keys.matches("other")
+    assert not keys.matches("")
+    assert not keys.matches(None)
 
 
 def test_api_keys_disabled_without_key():

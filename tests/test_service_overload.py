@@ -134,7 +134,8 @@ def test_timeout_stops_the_worker(overload_service, long_pdf):
     assert response.status_code == 504, response.text
     error = response.json()["error"]
     assert error["code"] == "conversion_timeout"
-    assert "long.pdf" in error["message"] and "2 s" in error["message"]
+    assert "long.pdf" in error["message"]
+    assert "2 s" in error["message"]
     assert error["timeout_s"] == 2
     log = service.log_records()
     [killed] = [record for record in log if record.get("message") == "Conversion timed out; killing its worker"][-1:]
@@ -261,7 +262,7 @@ def test_bounded_load(overload_service):
     assert all(value is not None and int(value) >= 1 for value in retry_after)
     assert peak_rss < LOAD_MEMORY_LIMIT_BYTES, f"peak RSS {peak_rss / 2**20:.0f} MiB"
 
-    # Every accepted request was converted and answered; nothing is left in flight.
+    # Every accepted request was converted and got its response, and nothing is left in flight.
     after = metrics(service)
     converted = metric_value(after, "docling_api_conversions_total", {"status": "success", "input_format": "pdf"})
     converted_before = metric_value(before, "docling_api_conversions_total", {"status": "success", "input_format": "pdf"})

@@ -68,7 +68,7 @@ def test_sigterm_finishes_or_stops_in_flight_conversions(draining_service):
     # The medium conversion finished within the grace period.
     assert medium_status == 200, medium_body
     assert medium_body["pages"] == MEDIUM_PAGES
-    # The long one was stopped when the grace period ended, with a clear answer the client can retry.
+    # The long one was stopped when the grace period ended, with a clear error the client can retry.
     assert long_status == 503, long_body
     assert long_body["error"]["code"] == "shutting_down"
     assert "long.pdf" in long_body["error"]["message"]

@@ -101,8 +101,8 @@ class Admission:
             retry_after = self.retry_after_s(pool)
             self._reject("queue_full")
             raise QueueFull(
-                f"All {capacity} conversion workers are busy and {waiting} conversions are already waiting, "
-                f"this service's limit (max_queue {self.max_queue}). Retry after {retry_after} s.",
+                f"All conversion workers ({capacity}) are busy and {waiting} conversions are already waiting, "
+                f"the limit of this service (max_queue {self.max_queue}). Retry after {retry_after} s.",
                 headers={"Retry-After": str(retry_after)},
                 queue_depth=waiting,
                 max_queue=self.max_queue,

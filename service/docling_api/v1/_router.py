@@ -343,7 +343,7 @@ async def _unless_disconnected(request: Request, conversion: Coroutine[Any, Any,
 
     task.cancel()
     await asyncio.wait({task})
-    logger.info("The client disconnected; its conversion was stopped", extra={"filename": filename})
+    logger.info("The client disconnected; its conversion was stopped", extra={"document": filename})
     raise ClientClosedRequest(f"The client disconnected before {filename} was converted.", filename=filename)
 
 
