@@ -30,8 +30,8 @@ from fastapi.routing import APIRoute
 
 from .. import __version__
 from ..auth import API_KEY_HEADER, require_api_key
-from ..conversion_request import serving_pool
-from ..errors import ApiError, ClientClosedRequest, InvalidOption, Unauthorized
+from ..conversion_request import serving_pool, unless_disconnected
+from ..errors import ApiError, InvalidOption, Unauthorized
 from ..logs import request_id_var
 from ._conversion import convert_upload
 from ._errors import TASK_NOT_FOUND, error_body
@@ -136,7 +136,7 @@ def build_router(state: ServiceState) -> APIRouter:
             upload = await receive_files_upload(request, settings.max_upload_bytes, folder, state.metrics)
             options = parse_v1_options(upload.fields, settings, state.installed_ocr_lang)
             conversion = convert_upload(state, upload, options, target_version, request_id_var.get())
-            payload = await _unless_disconnected(request, conversion, upload.filename)
+            payload = await unless_disconnected(request, conversion, upload.filename)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
         return JSONResponse(payload)
@@ -323,36 +323,6 @@ def _error_response(error: ApiError) -> JSONResponse:
         # The rest of a too large body is not read, so the connection cannot be reused.
         headers["Connection"] = "close"
     return JSONResponse(error_body(error, request_id_var.get()), status_code=error.status_code, headers=headers or None)
-
-
-async def _unless_disconnected(request: Request, conversion: Coroutine[Any, Any, dict], filename: str) -> dict:
-    """Await the conversion, but stop it (and its worker) when the client disconnects first."""
-    task = asyncio.ensure_future(conversion)
-    disconnected = asyncio.ensure_future(_wait_for_disconnect(request))
-    try:
-        await asyncio.wait({task, disconnected}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        disconnected.cancel()
-        task.cancel()
-        await asyncio.wait({task})
-        raise
-
-    if task.done():
-        disconnected.cancel()
-        return task.result()
-
-    task.cancel()
-    await asyncio.wait({task})
-    logger.info("The client disconnected; its conversion was stopped", extra={"document": filename})
-    raise ClientClosedRequest(f"The client disconnected before {filename} was converted.", filename=filename)
-
-
-async def _wait_for_disconnect(request: Request) -> None:
-    """Return when the client disconnects; call it only after the whole body was read."""
-    while True:
-        message = await request.receive()
-        if message["type"] == "http.disconnect":
-            return
 
 
 def _versions() -> dict[str, str]:
