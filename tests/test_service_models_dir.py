@@ -12,10 +12,10 @@ import pytest
 pytestmark = pytest.mark.timeout(600)
 
 
-def run_cli(models_dir: Path) -> subprocess.CompletedProcess:
+def run_cli(models_dir: Path, *flags: str) -> subprocess.CompletedProcess:
     """Run docling-api in the foreground; it is expected to exit before it serves."""
     return subprocess.run(
-        [sys.executable, "-m", "docling_api", "--models-dir", str(models_dir), "--port", "0"],
+        [sys.executable, "-m", "docling_api", "--models-dir", str(models_dir), "--port", "0", *flags],
         capture_output=True,
         text=True,
         timeout=120,
@@ -139,3 +139,18 @@ def test_console_script_prints_version():
 
     assert completed.returncode == 0
     assert completed.stdout.startswith("docling-api ")
+
+
+def test_cli_rejects_port_in_use(tmp_path):
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+
+        completed = run_cli(tmp_path, "--port", str(port))
+
+    assert completed.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in completed.stderr
+    assert "pick another port with --port" in completed.stderr

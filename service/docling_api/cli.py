@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 from pathlib import Path
 from types import FrameType
@@ -109,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"docling-api: error: {exc}", file=sys.stderr)
         return 2
 
+    busy = port_in_use_error(settings.host, settings.port)
+    if busy is not None:
+        print(f"docling-api: error: {busy}", file=sys.stderr)
+        return 2
+
     import uvicorn
 
     from .app import create_app
@@ -136,6 +142,21 @@ def main(argv: list[str] | None = None) -> int:
     )
     _graceful_server(config).run()
     return 0
+
+
+def port_in_use_error(host: str, port: int) -> str | None:
+    """Return a message when ``host:port`` cannot be bound, before any worker starts; None when it is free."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            return (
+                f"cannot listen on {host}:{port}: {exc.strerror}. Stop what listens there, "
+                "or pick another port with --port (DOCLING_API_PORT)."
+            )
+    return None
 
 
 # Seconds after the grace period for the responses of stopped conversions to go out.
