@@ -41,11 +41,11 @@ class HubError(RunbookError):
 
 
 class HubAuthError(HubError):
-    """The Hub answered 401 or 403: a token is missing or lacks access."""
+    """The Hub returned 401 or 403: a token is missing or lacks access."""
 
 
 class HubNotFoundError(HubError):
-    """The Hub answered 404 for a repository, revision or file."""
+    """The Hub returned 404 for a repository, revision or file."""
 
 
 class DownloadError(RunbookError):
@@ -108,11 +108,11 @@ class ApplyError(KubernetesError):
 
 
 class JobFailedError(KubernetesError):
-    """A Job failed, or its pod is stuck (image pull, mount); the message holds the diagnosis."""
+    """A Job failed, or its pod is stuck (image pull, mount); the message contains the diagnosis."""
 
 
 class RolloutFailedError(KubernetesError):
-    """A Deployment rollout failed, or a Service got no address; the message holds the diagnosis."""
+    """A Deployment rollout failed, or a Service got no address; the message contains the diagnosis."""
 
 
 class RollbackError(KubernetesError):
@@ -120,7 +120,7 @@ class RollbackError(KubernetesError):
 
 
 class KubernetesTimeoutError(KubernetesError):
-    """Waiting for a Job, rollout or Service address timed out; the message holds the diagnosis."""
+    """Waiting for a Job, rollout or Service address timed out; the message contains the diagnosis."""
 
 
 class AzureError(RunbookError):

@@ -28,7 +28,7 @@ logger = logging.getLogger("runbook_lib.local_service")
 
 @dataclass
 class LocalService:
-    """A running local service: where it answers and which process it is."""
+    """A running local service: its URL and its process."""
 
     url: str
     pid: int
@@ -57,7 +57,7 @@ def start_local_service(
     ready_timeout_s: float,
     on_started: Callable[[LocalService], None] | None = None,
 ) -> LocalService:
-    """Start ``docling-api`` in the background and wait until ``/ready`` answers 200.
+    """Start ``docling-api`` in the background and wait until ``/ready`` returns 200.
 
     Args:
         models_dir (`Path`): the share folder (or an artifacts folder) the service reads.
@@ -111,7 +111,7 @@ def wait_until_ready(
     log_path: Path | None = None,
     poll_s: float = 1.0,
 ) -> dict:
-    """Poll ``GET /ready`` until it answers 200, and return its JSON body.
+    """Poll ``GET /ready`` until it returns 200, and return its JSON body.
 
     Raises:
         ServiceError: the process exited, or the service was not ready within ``timeout_s``.
@@ -142,7 +142,7 @@ def wait_until_ready(
         time.sleep(poll_s)
 
     raise ServiceError(
-        f"Service at {url} was not ready after {timeout_s:.0f} s; last answer: {last_reason}. "
+        f"Service at {url} was not ready after {timeout_s:.0f} s; last response: {last_reason}. "
         f"Check the log{f' {log_path}' if log_path else ''} or raise service_ready_timeout_s."
     )
 

@@ -139,7 +139,7 @@ def run_smoke_test(
 
 
 def check_service(client: httpx.Client, url: str) -> FileResult | None:
-    """Return one failed result when nothing answers ``GET /health`` at ``url``, else None.
+    """Return one failed result when nothing responds to ``GET /health`` at ``url``, else None.
 
     One clear failure replaces a connection error per file.
     """

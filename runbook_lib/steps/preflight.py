@@ -56,7 +56,7 @@ def check_prerequisites(params: RunbookParams) -> CheckReport:
 
 
 def check_azure(report: CheckReport, params: RunbookParams) -> None:
-    """Credential, subscription, resource providers, regional quota and names, through the Azure SDK."""
+    """Check the credential, subscription, resource providers, regional quota and names through the Azure SDK."""
     from .. import azure
 
     for check in azure.preflight(params).checks:
@@ -64,7 +64,7 @@ def check_azure(report: CheckReport, params: RunbookParams) -> None:
 
 
 def check_cluster(report: CheckReport, params: RunbookParams) -> None:
-    """The kubeconfig context loads and its API server answers."""
+    """Check that the kubeconfig context loads and its API server responds."""
     from ..k8s import connect_cluster
 
     try:
@@ -75,13 +75,13 @@ def check_cluster(report: CheckReport, params: RunbookParams) -> None:
 
 
 def check_python(report: CheckReport) -> None:
-    """Python 3.11 or newer."""
+    """Check that Python is 3.11 or newer."""
     version = ".".join(str(part) for part in sys.version_info[:3])
     report.add("Python", sys.version_info >= (3, 11), version, "Use Python 3.11 (environment.yml) or newer.")
 
 
 def check_packages(report: CheckReport) -> None:
-    """The packages the runbook imports are installed."""
+    """Check that the packages the runbook imports are installed."""
     for name in REQUIRED_PACKAGES:
         try:
             version = importlib.metadata.version(name)
@@ -91,7 +91,7 @@ def check_packages(report: CheckReport) -> None:
 
 
 def check_ocr(report: CheckReport) -> None:
-    """Tesseract and its English and Dutch data are installed, for OCR of scanned PDFs."""
+    """Check that Tesseract and its English and Dutch data are installed, for OCR of scanned PDFs."""
     tesseract = shutil.which("tesseract")
     if tesseract is None:
         report.add("tesseract", False, "not found on PATH", "Install tesseract-ocr, or run `make setup`.")
@@ -109,7 +109,7 @@ def check_ocr(report: CheckReport) -> None:
 
 
 def check_command(report: CheckReport) -> None:
-    """The ``docling-api`` command is installed in this environment."""
+    """Check that the ``docling-api`` command is installed in this environment."""
     try:
         report.add("docling-api command", True, docling_api_command()[0])
     except Exception as exc:  # noqa: BLE001 - the check reports any failure as its detail
@@ -117,7 +117,7 @@ def check_command(report: CheckReport) -> None:
 
 
 def check_disk(report: CheckReport, folder: Path, minimum_gb: float) -> None:
-    """The share folder's file system has room for a model set."""
+    """Check that the share folder's file system has room for a model set."""
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
@@ -132,7 +132,7 @@ def check_disk(report: CheckReport, folder: Path, minimum_gb: float) -> None:
 
 
 def check_model_source(report: CheckReport, params: RunbookParams) -> None:
-    """The demo models can be generated, or the Hub (or its mirror) answers."""
+    """Check that the demo models can be generated, or that the Hub (or its mirror) responds."""
     if params.model_source == "demo":
         try:
             importlib.import_module("runbook_lib.models.demo")
@@ -157,7 +157,7 @@ def check_model_source(report: CheckReport, params: RunbookParams) -> None:
 
 
 def check_port(report: CheckReport, params: RunbookParams) -> None:
-    """The local service's port is free, or already serves the runbook's own service."""
+    """Check that the local service's port is free, or already serves the runbook's own service."""
     if not port_in_use(params.service_host, params.service_port):
         report.add(f"port {params.service_port}", True, "free")
         return
@@ -172,7 +172,7 @@ def check_port(report: CheckReport, params: RunbookParams) -> None:
 
 
 def recorded_service_alive(params: RunbookParams) -> bool:
-    """Return whether the service recorded by an earlier 04_rollout still answers on this port."""
+    """Return whether the service recorded by an earlier 04_rollout still responds on this port."""
     try:
         record = read_result(params.run_dir, "04_rollout")
     except RunbookError:
